@@ -1,0 +1,2 @@
+class ExportError(Exception):
+    """An expected failure: reported to the user as one message, without a traceback."""
