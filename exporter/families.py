@@ -65,6 +65,16 @@ def _is_decoder_config(config: dict) -> bool:
     )
 
 
+def float_dtype(model):
+    """dtype of the model's floating-point parameters (float32 for dynamically quantized models)."""
+    import torch
+
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
 def _generator(seed: int = 0):
     import torch
 
@@ -192,8 +202,6 @@ class TextFamily(Family):
 
     def write_tokenizer(self, out_dir: Path) -> dict:
         """Save the tokenizer (tokenizer.json is what the server uses) and prove it tokenizes identically."""
-        from tokenizers import Tokenizer
-
         tok = self.tokenizer
         tok.save_pretrained(str(out_dir))
         tokenizer_json = out_dir / "tokenizer.json"
@@ -201,16 +209,7 @@ class TextFamily(Family):
             raise ExportError("transformers did not write tokenizer.json for this tokenizer")
         special = {k: v for k, v in tok.special_tokens_map.items() if v is not None}
         (out_dir / "special_tokens_map.json").write_text(json.dumps(special, indent=2, ensure_ascii=False) + "\n")
-        rust = Tokenizer.from_file(str(tokenizer_json))
-        rust.no_truncation()
-        rust.no_padding()
-        got = [e.ids for e in rust.encode_batch(TOKENIZER_SAMPLES, add_special_tokens=True)]
-        expected = [list(ids) for ids in tok(TOKENIZER_SAMPLES, add_special_tokens=True)["input_ids"]]
-        for text, g, e in zip(TOKENIZER_SAMPLES, got, expected):
-            if g != e:
-                raise ExportError(
-                    f"tokenizer.json does not reproduce transformers' tokenizer on {text!r}: {g} vs {e}"
-                )
+        self.check_tokenizer_json(tokenizer_json)
         pad_token = tok.pad_token
         return {
             "file": "tokenizer.json",
@@ -219,6 +218,22 @@ class TextFamily(Family):
             "pad_token_id": tok.pad_token_id if pad_token is not None else None,
             "add_special_tokens": True,
         }
+
+    def check_tokenizer_json(self, path: Path) -> None:
+        """The Rust tokenizer built from tokenizer.json must give transformers' ids (special tokens included)."""
+        from tokenizers import Tokenizer
+
+        try:
+            rust = Tokenizer.from_file(str(path))
+        except Exception as e:
+            raise ExportError(f"cannot load {path} with the tokenizers library: {e}") from None
+        rust.no_truncation()
+        rust.no_padding()
+        got = [e.ids for e in rust.encode_batch(TOKENIZER_SAMPLES, add_special_tokens=True)]
+        expected = [list(ids) for ids in self.tokenizer(TOKENIZER_SAMPLES, add_special_tokens=True)["input_ids"]]
+        for text, g, e in zip(TOKENIZER_SAMPLES, got, expected):
+            if g != e:
+                raise ExportError(f"{path.name} does not reproduce transformers' tokenizer on {text!r}: {g} vs {e}")
 
     def _text_batch(self, batch: int, seq: int, seed: int, pad_side: str) -> tuple:
         """Random token ids; row 0 is padded on pad_side (so masks are exercised), other rows are full."""
@@ -514,22 +529,21 @@ class TextGeneration(TextFamily):
                     past_key_values=cache_from_flat(list(past), self.n_layer), use_cache=True)
         return (out.logits, *flat_from_cache(out.past_key_values))
 
-    def _past_inputs(self, model, batch: int, past: int, new: int, seed: int) -> tuple:
-        """(new ids, full mask, *past k/v) with the past computed by the (eager) model itself."""
+    def past_inputs(self, model, batch: int, past: int, new: int, seed: int) -> tuple[tuple, object]:
+        """((new ids, full mask, *past k/v), full ids); the past is computed by the eager model itself."""
         import torch
 
         ids, mask = self._text_batch(batch, past + new, seed, "left")
         param = next(model.parameters())
-        dtype = param.dtype if param.is_floating_point() else torch.float32
         if past == 0:
-            empty = torch.zeros(batch, self.n_head, 0, self.head_dim, dtype=dtype, device=param.device)
+            empty = torch.zeros(batch, self.n_head, 0, self.head_dim, dtype=float_dtype(model), device=param.device)
             flat = [empty] * (2 * self.n_layer)
         else:
             prefix_mask = mask[:, :past]
             out = model(input_ids=ids[:, :past].to(param.device), attention_mask=prefix_mask.to(param.device),
                         position_ids=positions_from_mask(prefix_mask).to(param.device), use_cache=True)
             flat = flat_from_cache(out.past_key_values)
-        return (ids[:, past:], mask, *flat)
+        return (ids[:, past:], mask, *flat), ids
 
     def past_shapes(self) -> tuple[tuple, list[tuple]]:
         """(trace (batch, past, new), verification list) - past lengths 0, 1 and longer, 1 or more new tokens."""
@@ -597,6 +611,7 @@ class ImageFamily(Family):
         import torch
 
         names = [o["name"] for o in self.output_specs()]
+        dtype = float_dtype(model)
 
         class ImageModule(torch.nn.Module):
             def __init__(self, m):
@@ -604,7 +619,6 @@ class ImageFamily(Family):
                 self.model = m
 
             def forward(self, pixel_values):
-                dtype = next(self.model.parameters()).dtype
                 out = self.model(pixel_values=pixel_values.to(dtype), return_dict=True)
                 results = tuple(getattr(out, n).float() for n in names)
                 return results[0] if len(results) == 1 else results
@@ -612,20 +626,24 @@ class ImageFamily(Family):
         return ImageModule(model).eval()
 
     def reference(self, model, inputs):
-        out = model(pixel_values=inputs[0], return_dict=True)
+        out = model(pixel_values=inputs[0].to(float_dtype(model)), return_dict=True)
         return tuple(getattr(out, o["name"]) for o in self.output_specs())
 
     def write_preprocessing(self, out_dir):
         from . import images
 
         self.processor.save_pretrained(str(out_dir))
-        self.preprocessing_diff = images.preprocessing_parity(self.processor, self.image)
-        if self.preprocessing_diff > 1e-4:
-            raise ExportError(
-                "the manifest's image section does not reproduce the image processor "
-                f"(max difference {self.preprocessing_diff:.3g})"
-            )
+        self.preprocessing_diff = self.check_image_spec(self.image)
         return {"labels": self.labels(), "image": self.image}
+
+    def check_image_spec(self, spec: dict) -> float:
+        """The manifest's image section must reproduce the processor's pixel_values (max difference returned)."""
+        from . import images
+
+        diff = images.preprocessing_parity(self.processor, spec)
+        if not diff <= 1e-4:
+            raise ExportError(f"the manifest's image section does not reproduce the image processor (max difference {diff:.3g})")
+        return diff
 
     def labels(self) -> list[str]:
         return self._labels()

@@ -1,0 +1,51 @@
+/** Runtime-wide facts and settings: versions, devices, thread counts. */
+import { nativeAddon, type NativeInfo } from './addon.js';
+import { fromNative } from './errors.js';
+
+export interface RuntimeInfo {
+  /** LibTorch version the addon was built against. */
+  libtorch: string;
+  /** Whether the addon was compiled with CUDA support. */
+  cudaBuilt: boolean;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+  intraOpThreads: number;
+  interOpThreads: number;
+  /** Threads of the addon's own pool that run load and forward. */
+  workerThreads: number;
+  /** True once a model has been loaded; thread counts are fixed from then on. */
+  started: boolean;
+  parallelInfo: string;
+}
+
+export interface RuntimeOptions {
+  /** Threads in the addon's pool, i.e. forwards that can run at once. */
+  workers?: number;
+  /** LibTorch intra-op (OpenMP) threads per forward. */
+  intraOpThreads?: number;
+  /** LibTorch inter-op threads. */
+  interOpThreads?: number;
+}
+
+export function runtimeInfo(): RuntimeInfo {
+  const info: NativeInfo = nativeAddon().info();
+  return { ...info };
+}
+
+/** Set thread counts once, before the first model is loaded. */
+export function configureRuntime(options: RuntimeOptions): RuntimeInfo {
+  try {
+    return { ...nativeAddon().configure(options) };
+  } catch (error) {
+    throw fromNative(error);
+  }
+}
+
+/** CUDA caching-allocator usage of one device in bytes, or null without CUDA. */
+export function cudaMemory(device = 0): { allocated: number; reserved: number } | null {
+  try {
+    return nativeAddon().cudaMemory(device);
+  } catch (error) {
+    throw fromNative(error);
+  }
+}
