@@ -66,8 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text-generation: do not export the incremental-decoding module")
     e.add_argument("--force", action="store_true", help="replace OUT/NAME if it exists")
 
-    v = sub.add_parser("verify", help="re-check an exported folder against its source")
-    v.add_argument("folder", type=Path, metavar="FOLDER", help="an exported model folder, e.g. models/NAME")
+    v = sub.add_parser("verify", help="re-check exported folders against their sources",
+                       description="Re-check each FOLDER against the source recorded in its manifest: file hashes, "
+                                   "tokenizer / image preprocessing and TorchScript vs transformers eager. "
+                                   "Exit status 1 if any folder fails.")
+    v.add_argument("folders", type=Path, nargs="+", metavar="FOLDER", help="exported model folder(s), e.g. models/NAME")
     v.add_argument("--tolerance", type=float, help="override the verification bound")
 
     d = sub.add_parser("demo", help="build tiny random-init models of every family and export them (offline)")
@@ -92,9 +95,15 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "verify":
         from .export import verify_folder
 
-        verify_folder(args.folder, tolerance=args.tolerance)
-        print(f"verify OK: {args.folder}")
-        return 0
+        failed = 0
+        for folder in args.folders:
+            try:
+                verify_folder(folder, tolerance=args.tolerance)
+                print(f"verify OK: {folder}")
+            except ExportError as e:
+                failed += 1
+                print(f"error: {folder}: {e}", file=sys.stderr)
+        return EXIT_ERROR if failed else 0
     if args.command == "demo":
         from .demo import run_demo
 

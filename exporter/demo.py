@@ -47,7 +47,6 @@ def _up_to_date(model_dir: Path, source_dir: Path) -> bool:
 
 
 def run_demo(out: Path, force: bool = False) -> list[Path]:
-    quiet()
     out = Path(out)
     sources_root = out / DEMO_SOURCES
     written = []
@@ -55,6 +54,7 @@ def run_demo(out: Path, force: bool = False) -> list[Path]:
         src = sources_root / name
         if force or not _source_ready(src):
             shutil.rmtree(src, ignore_errors=True)
+            quiet()
             build(src)
         target = out / name
         if not force and _up_to_date(target, src):

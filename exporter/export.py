@@ -178,6 +178,7 @@ def _export_into(tmp: Path, req: ExportRequest, source, family, log) -> dict:
     verification = {
         "max_abs_diff": worst.max_abs_diff,
         "tolerance": worst.tolerance,
+        "max_ratio": round(vf.max_ratio(checks), 6),
         "tolerance_rule": _rule_text(precision, req.tolerance),
         "reference": "transformers eager, float32",
         "shapes": [vf.shape_of(input_names, v) for v in verify_inputs],

@@ -4,7 +4,7 @@ Tolerances (documented in models/README.md):
 
 * float32: max |TorchScript - eager| <= 1e-4, absolute.
 * float16 / bfloat16 / int8-dynamic: the exported module is compared with the *float32* eager model
-  and must satisfy max |diff| <= rel * max(1, max |float32 output|), rel = 1e-2 / 5e-2 / 1e-1.
+  and must satisfy max |diff| <= rel * max(1, max |float32 output|), rel = 1e-2 / 5e-2 / 2e-1.
   It is also compared with the eager model converted the same way (same bound), which isolates
   tracing errors from precision loss.
 """
@@ -22,7 +22,7 @@ TOLERANCES = {
     "float32": ("absolute", 1e-4),
     "float16": ("relative", 1e-2),
     "bfloat16": ("relative", 5e-2),
-    "int8-dynamic": ("relative", 1e-1),
+    "int8-dynamic": ("relative", 2e-1),
 }
 
 
@@ -126,7 +126,13 @@ def compare(module, reference_fn, inputs_list, input_names, output_names, key, o
 
 
 def worst(checks: list[Check]) -> Check:
-    return max(checks, key=lambda c: c.ratio)
+    """The check with the largest difference (ties: the tighter tolerance)."""
+    return max(checks, key=lambda c: (c.max_abs_diff, -c.tolerance))
+
+
+def max_ratio(checks: list[Check]) -> float:
+    """Largest max_abs_diff / tolerance over all checks (<= 1 means verified)."""
+    return max(c.ratio for c in checks)
 
 
 def time_ms(fn, inputs: tuple, runs: int = 5) -> float:

@@ -1,0 +1,233 @@
+/**
+ * Dynamic batching for one model: requests wait in a bounded queue and run together, up to
+ * `maxBatchSize` rows (and `maxBatchCost`, e.g. padded tokens) within `maxQueueDelayMs`, on
+ * at most `instances` concurrent executions. Only requests with the same `key` (their
+ * non-batch shape) share a batch. Requests may carry a deadline and an AbortSignal: expired
+ * or cancelled ones leave the queue without running.
+ */
+export class QueueFullError extends Error {
+  readonly code = 'QUEUE_FULL';
+  constructor(readonly retryAfterSeconds: number, limit: number) {
+    super(`the model's queue is full (${limit} requests waiting); retry later`);
+  }
+}
+
+export class DeadlineExceededError extends Error {
+  readonly code = 'DEADLINE_EXCEEDED';
+  constructor(timeoutMs: number) {
+    super(`the request waited past its ${timeoutMs} ms timeout and was dropped`);
+  }
+}
+
+export class CancelledError extends Error {
+  readonly code = 'CANCELLED';
+  constructor() {
+    super('the request was cancelled (client went away)');
+  }
+}
+
+export interface BatcherOptions {
+  maxBatchSize: number;
+  maxQueueDelayMs: number;
+  instances: number;
+  maxQueueSize: number;
+  /** Upper bound on the summed cost of one batch (e.g. padded tokens); Infinity for none. */
+  maxBatchCost?: number;
+}
+
+export interface SubmitOptions {
+  /** Milliseconds the request may wait for its result, queue included. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface BatchHooks<I> {
+  /** Items that share a key may share a batch. */
+  key(item: I): string;
+  /** Rows the item adds to a batch (its batch dimension). */
+  rows(item: I): number;
+  /** Cost of a batch of these items (defaults to total rows). */
+  cost?(items: I[]): number;
+}
+
+interface Pending<I, R> {
+  item: I;
+  key: string;
+  rows: number;
+  enqueuedAt: number;
+  deadline: number;
+  timeoutMs: number;
+  resolve(result: R): void;
+  reject(error: unknown): void;
+  timer?: NodeJS.Timeout;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  settled: boolean;
+}
+
+export interface BatchStats {
+  /** When the batch started, per item: how long it had waited in the queue (ms). */
+  queueMs: number[];
+  rows: number;
+}
+
+export type RunBatch<I, R> = (items: I[], stats: BatchStats) => Promise<R[]>;
+
+export class Batcher<I, R> {
+  readonly #queue: Pending<I, R>[] = [];
+  readonly #options: Required<BatcherOptions>;
+  readonly #hooks: BatchHooks<I>;
+  readonly #run: RunBatch<I, R>;
+  #running = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(options: BatcherOptions, hooks: BatchHooks<I>, run: RunBatch<I, R>) {
+    this.#options = { maxBatchCost: Infinity, ...options };
+    this.#hooks = hooks;
+    this.#run = run;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  get running(): number {
+    return this.#running;
+  }
+
+  get options(): Readonly<Required<BatcherOptions>> {
+    return this.#options;
+  }
+
+  submit(item: I, options: SubmitOptions = {}): Promise<R> {
+    if (this.#closed) return Promise.reject(new Error('the model is unloading'));
+    if (options.signal?.aborted) return Promise.reject(new CancelledError());
+    if (this.#queue.length >= this.#options.maxQueueSize) {
+      // Roughly how long the queue ahead takes to drain, in whole seconds.
+      return Promise.reject(new QueueFullError(1, this.#options.maxQueueSize));
+    }
+    return new Promise<R>((resolve, reject) => {
+      const now = performance.now();
+      const timeoutMs = options.timeoutMs ?? 0;
+      const pending: Pending<I, R> = {
+        item,
+        key: this.#hooks.key(item),
+        rows: this.#hooks.rows(item),
+        enqueuedAt: now,
+        deadline: timeoutMs > 0 ? now + timeoutMs : Infinity,
+        timeoutMs,
+        resolve,
+        reject,
+        settled: false,
+      };
+      if (timeoutMs > 0) {
+        pending.timer = setTimeout(() => this.#drop(pending, new DeadlineExceededError(timeoutMs)), timeoutMs);
+      }
+      if (options.signal) {
+        pending.signal = options.signal;
+        pending.onAbort = () => this.#drop(pending, new CancelledError());
+        options.signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      this.#queue.push(pending);
+      this.#pump();
+    });
+  }
+
+  /** Stop accepting work; resolves when queued and running batches have finished. */
+  async drain(): Promise<void> {
+    this.#closed = true;
+    if (this.#queue.length === 0 && this.#running === 0) return;
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  get idle(): boolean {
+    return this.#queue.length === 0 && this.#running === 0;
+  }
+
+  #drop(pending: Pending<I, R>, error: Error): void {
+    const index = this.#queue.indexOf(pending);
+    if (index < 0) return; // already running: it will finish
+    this.#queue.splice(index, 1);
+    this.#settle(pending, () => pending.reject(error));
+    this.#notifyIdle();
+  }
+
+  #settle(pending: Pending<I, R>, action: () => void): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    if (pending.timer) clearTimeout(pending.timer);
+    if (pending.signal && pending.onAbort) pending.signal.removeEventListener('abort', pending.onAbort);
+    action();
+  }
+
+  #pump(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    while (this.#running < this.#options.instances && this.#queue.length > 0) {
+      const oldest = this.#queue[0]!;
+      const waited = performance.now() - oldest.enqueuedAt;
+      const readyRows = this.#queue.filter((p) => p.key === oldest.key).reduce((n, p) => n + p.rows, 0);
+      // Wait for company only while another execution is not already due and the delay allows.
+      if (!this.#closed && readyRows < this.#options.maxBatchSize && waited < this.#options.maxQueueDelayMs) {
+        this.#timer = setTimeout(() => this.#pump(), this.#options.maxQueueDelayMs - waited);
+        return;
+      }
+      this.#start(this.#take());
+    }
+  }
+
+  /** The oldest request and the compatible ones after it that fit the batch limits. */
+  #take(): Pending<I, R>[] {
+    const first = this.#queue.shift()!;
+    const batch = [first];
+    let rows = first.rows;
+    for (let i = 0; i < this.#queue.length && rows < this.#options.maxBatchSize; ) {
+      const candidate = this.#queue[i]!;
+      if (candidate.key === first.key && rows + candidate.rows <= this.#options.maxBatchSize) {
+        const items = [...batch.map((p) => p.item), candidate.item];
+        const cost = this.#hooks.cost ? this.#hooks.cost(items) : rows + candidate.rows;
+        if (cost <= this.#options.maxBatchCost) {
+          batch.push(candidate);
+          rows += candidate.rows;
+          this.#queue.splice(i, 1);
+          continue;
+        }
+      }
+      i++;
+    }
+    return batch;
+  }
+
+  #start(batch: Pending<I, R>[]): void {
+    this.#running++;
+    const now = performance.now();
+    const stats: BatchStats = { queueMs: batch.map((p) => now - p.enqueuedAt), rows: batch.reduce((n, p) => n + p.rows, 0) };
+    // Timers stop here: a running request is not dropped half-way.
+    for (const p of batch) if (p.timer) clearTimeout(p.timer);
+    this.#run(
+      batch.map((p) => p.item),
+      stats,
+    ).then(
+      (results) => {
+        batch.forEach((p, i) => this.#settle(p, () => p.resolve(results[i]!)));
+      },
+      (error: unknown) => {
+        for (const p of batch) this.#settle(p, () => p.reject(error));
+      },
+    ).finally(() => {
+      this.#running--;
+      this.#pump();
+      this.#notifyIdle();
+    });
+  }
+
+  #notifyIdle(): void {
+    if (this.#queue.length === 0 && this.#running === 0 && this.#idleWaiters.length) {
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+  }
+}

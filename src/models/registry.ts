@@ -1,0 +1,325 @@
+/**
+ * The model cache: every model of the repository with its state; loads once (concurrent
+ * loads share one promise), warms up before it is ready, evicts the least recently used
+ * idle model to stay inside the memory budget, and runs requests through each model's batcher.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { type Tensor, type TorchValue, TorchScriptModule, tensor, zeros } from '../runtime/index.js';
+import { Batcher, type SubmitOptions } from './batcher.js';
+import { type Manifest, type TensorSpec, readManifest } from './manifest.js';
+import { noopObserver, type ModelObserver } from './observer.js';
+import { ModelRepository } from './repository.js';
+import { batchKey, type InferItem, isPaddable, joinBatch, splitBatch, validateInputs } from './tensor-batch.js';
+
+export type ModelState = 'unloaded' | 'loading' | 'ready' | 'failed';
+
+export interface ServingOptions {
+  maxBatchSize?: number;
+  maxQueueDelayMs: number;
+  instances: number;
+  maxQueueSize: number;
+}
+
+export interface RegistryOptions {
+  device: string;
+  /** Bytes of model weights that may be loaded at once; 0 for no limit. */
+  memoryLimitBytes: number;
+  serving: ServingOptions;
+  /** Per-model overrides, by model name. */
+  perModel?: Record<string, Partial<ServingOptions>>;
+  warmup: boolean;
+  /** Load on first request when not loaded. */
+  lazyLoad: boolean;
+  observer?: ModelObserver;
+}
+
+export class ModelNotFoundError extends Error {
+  readonly code = 'MODEL_NOT_FOUND';
+  constructor(name: string) {
+    super(`model '${name}' is not in the repository`);
+  }
+}
+
+export class ModelNotReadyError extends Error {
+  readonly code = 'MODEL_NOT_READY';
+}
+
+export class MemoryLimitError extends Error {
+  readonly code = 'MODEL_MEMORY_LIMIT';
+}
+
+export interface ModelStats {
+  requests: number;
+  failures: number;
+  /** Rows inferred (sum of batch sizes of requests). */
+  inferences: number;
+  /** Forward calls; inferences / executions is the average batch size. */
+  executions: number;
+  lastUsed: string | null;
+  loadSeconds: number | null;
+}
+
+export class ModelEntry {
+  state: ModelState = 'unloaded';
+  error: string | undefined;
+  manifest: Manifest | undefined;
+  module: TorchScriptModule | undefined;
+  batcher: Batcher<InferItem, Tensor[]> | undefined;
+  loading: Promise<void> | undefined;
+  lastUsed = 0;
+  bytes = 0;
+  readonly stats: ModelStats = { requests: 0, failures: 0, inferences: 0, executions: 0, lastUsed: null, loadSeconds: null };
+
+  constructor(
+    readonly name: string,
+    readonly folder: string,
+  ) {}
+}
+
+export class ModelRegistry {
+  readonly repository: ModelRepository;
+  readonly #options: RegistryOptions;
+  readonly #observer: ModelObserver;
+  readonly #entries = new Map<string, ModelEntry>();
+  #closing = false;
+
+  constructor(repository: ModelRepository, options: RegistryOptions) {
+    this.repository = repository;
+    this.#options = options;
+    this.#observer = options.observer ?? noopObserver;
+  }
+
+  /** Rescan the repository: new folders appear as unloaded, vanished unloaded ones go. */
+  async refresh(): Promise<ModelEntry[]> {
+    const names = await this.repository.scan();
+    for (const name of names) {
+      if (!this.#entries.has(name)) {
+        const entry = new ModelEntry(name, this.repository.folderOf(name)!);
+        this.#entries.set(name, entry);
+        await this.#readManifest(entry);
+      }
+    }
+    for (const [name, entry] of this.#entries) {
+      if (!names.includes(name) && entry.state === 'unloaded') this.#entries.delete(name);
+    }
+    return this.list();
+  }
+
+  list(): ModelEntry[] {
+    return [...this.#entries.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(name: string): ModelEntry | undefined {
+    return this.#entries.get(name);
+  }
+
+  /** The entry, or a ModelNotFoundError; picks up folders added since the last scan. */
+  async find(name: string): Promise<ModelEntry> {
+    let entry = this.#entries.get(name);
+    if (!entry && this.repository.folderOf(name)) {
+      await this.refresh();
+      entry = this.#entries.get(name);
+    }
+    if (!entry) throw new ModelNotFoundError(name);
+    return entry;
+  }
+
+  get ready(): boolean {
+    return [...this.#entries.values()].every((e) => e.state !== 'loading');
+  }
+
+  /** Load a model (once, however many callers ask at the same time). */
+  async load(name: string): Promise<ModelEntry> {
+    const entry = await this.find(name);
+    if (entry.state === 'ready') return entry;
+    if (!entry.loading) {
+      entry.loading = this.#load(entry).finally(() => {
+        entry.loading = undefined;
+      });
+    }
+    await entry.loading;
+    if ((entry.state as ModelState) !== 'ready') throw new ModelNotReadyError(`model '${name}' failed to load: ${entry.error}`);
+    return entry;
+  }
+
+  /** Drain the model's queue, then release it. */
+  async unload(name: string): Promise<ModelEntry> {
+    const entry = await this.find(name);
+    if (entry.loading) await entry.loading.catch(() => undefined);
+    if (entry.batcher) await entry.batcher.drain();
+    entry.module?.dispose();
+    const wasLoaded = entry.state === 'ready';
+    entry.module = undefined;
+    entry.batcher = undefined;
+    entry.state = entry.state === 'failed' ? 'failed' : 'unloaded';
+    if (entry.state === 'unloaded') entry.error = undefined;
+    if (wasLoaded) this.#observer.modelUnloaded(name);
+    this.#observer.queueDepth(name, 0);
+    return entry;
+  }
+
+  /** Run one request through the model's batcher. Inputs are named tensors. */
+  async infer(name: string, inputs: Map<string, Tensor>, options: SubmitOptions = {}): Promise<Map<string, Tensor>> {
+    const entry = await this.acquire(name);
+    const manifest = entry.manifest!;
+    const item = validateInputs(manifest, inputs);
+    entry.stats.requests++;
+    entry.lastUsed = Date.now();
+    entry.stats.lastUsed = new Date(entry.lastUsed).toISOString();
+    try {
+      const outputs = await entry.batcher!.submit(item, options);
+      return new Map(manifest.outputs.map((spec, i) => [spec.name, outputs[i]!]));
+    } catch (error) {
+      entry.stats.failures++;
+      throw error;
+    } finally {
+      this.#observer.queueDepth(name, entry.batcher?.queued ?? 0);
+    }
+  }
+
+  /** A ready entry: loads it on first use when lazy loading is on. */
+  async acquire(name: string): Promise<ModelEntry> {
+    if (this.#closing) throw new ModelNotReadyError('the server is shutting down');
+    const entry = await this.find(name);
+    if (entry.state === 'ready') {
+      this.#observer.cacheHit(name);
+      return entry;
+    }
+    if (entry.state === 'loading' || this.#options.lazyLoad) {
+      if (entry.state !== 'loading') this.#observer.cacheMiss(name);
+      return this.load(name);
+    }
+    throw new ModelNotReadyError(
+      entry.state === 'failed' ? `model '${name}' failed to load: ${entry.error}` : `model '${name}' is not loaded (POST /models/${name}/load)`,
+    );
+  }
+
+  /** Stop taking requests, finish what is queued, release every model. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all([...this.#entries.keys()].map((name) => this.unload(name).catch(() => undefined)));
+  }
+
+  servingOptions(name: string, manifest: Manifest): Required<ServingOptions> {
+    const merged = { ...this.#options.serving, ...(this.#options.perModel?.[name] ?? {}) };
+    return {
+      maxBatchSize: Math.min(merged.maxBatchSize ?? manifest.max_batch_size, manifest.max_batch_size),
+      maxQueueDelayMs: merged.maxQueueDelayMs,
+      instances: merged.instances,
+      maxQueueSize: merged.maxQueueSize,
+    };
+  }
+
+  async #readManifest(entry: ModelEntry): Promise<boolean> {
+    try {
+      entry.manifest = await readManifest(entry.folder);
+      return true;
+    } catch (error) {
+      entry.state = 'failed';
+      entry.error = (error as Error).message;
+      return false;
+    }
+  }
+
+  async #load(entry: ModelEntry): Promise<void> {
+    const started = performance.now();
+    entry.state = 'loading';
+    entry.error = undefined;
+    try {
+      if (!(await this.#readManifest(entry))) throw new Error(entry.error);
+      entry.state = 'loading';
+      const manifest = entry.manifest!;
+      const file = join(entry.folder, manifest.file);
+      entry.bytes = manifest.file_bytes ?? (await stat(file)).size;
+      await this.#makeRoom(entry);
+      const module = await TorchScriptModule.load(file, { device: this.#options.device });
+      entry.module = module;
+      const serving = this.servingOptions(entry.name, manifest);
+      entry.batcher = new Batcher<InferItem, Tensor[]>(
+        { maxBatchSize: serving.maxBatchSize, maxQueueDelayMs: serving.maxQueueDelayMs, instances: serving.instances, maxQueueSize: serving.maxQueueSize },
+        { key: (item) => batchKey(manifest, item), rows: (item) => item.rows },
+        async (items, stats) => {
+          for (const ms of stats.queueMs) this.#observer.stage(entry.name, 'queue', ms / 1000);
+          this.#observer.queueDepth(entry.name, entry.batcher?.queued ?? 0);
+          const t0 = performance.now();
+          const outputs = toTensorList(await module.forward(joinBatch(manifest, items)), manifest);
+          this.#observer.stage(entry.name, 'compute', (performance.now() - t0) / 1000);
+          entry.stats.executions++;
+          entry.stats.inferences += stats.rows;
+          this.#observer.batchExecuted(entry.name, stats.rows, items.length);
+          return splitBatch(items, outputs);
+        },
+      );
+      if (this.#options.warmup) await this.#warmup(module, manifest);
+      entry.state = 'ready';
+      entry.lastUsed = Date.now();
+      const seconds = (performance.now() - started) / 1000;
+      entry.stats.loadSeconds = seconds;
+      this.#observer.modelLoaded(entry.name, seconds, true);
+    } catch (error) {
+      entry.module?.dispose();
+      entry.module = undefined;
+      entry.batcher = undefined;
+      entry.state = 'failed';
+      entry.error = (error as Error).message;
+      this.#observer.modelLoaded(entry.name, (performance.now() - started) / 1000, false);
+    }
+  }
+
+  /** Evict least recently used idle models until `entry` fits the memory budget. */
+  async #makeRoom(entry: ModelEntry): Promise<void> {
+    const limit = this.#options.memoryLimitBytes;
+    if (!limit) return;
+    if (entry.bytes > limit) {
+      throw new MemoryLimitError(`model '${entry.name}' needs ${entry.bytes} bytes, more than MODEL_MEMORY_LIMIT (${limit})`);
+    }
+    const others = () => [...this.#entries.values()].filter((e) => e !== entry && (e.state === 'ready' || e.state === 'loading'));
+    let used = others().reduce((n, e) => n + e.bytes, 0);
+    while (used + entry.bytes > limit) {
+      const victim = others()
+        .filter((e) => e.state === 'ready' && e.batcher?.idle)
+        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      if (!victim) {
+        throw new MemoryLimitError(`model '${entry.name}' does not fit in MODEL_MEMORY_LIMIT (${limit} bytes) and no idle model can be evicted`);
+      }
+      await this.unload(victim.name);
+      this.#observer.cacheEviction(victim.name);
+      used -= victim.bytes;
+    }
+  }
+
+  /** Run forwards at the manifest's shapes so the first user request is not the slow one. */
+  async #warmup(module: TorchScriptModule, manifest: Manifest): Promise<void> {
+    for (const batch of [1, Math.min(2, manifest.max_batch_size)]) {
+      const inputs = manifest.inputs.map((spec) => exampleInput(manifest, spec.name, spec.dtype, spec.shape, batch));
+      // The profiling executor optimises after a couple of runs at a shape.
+      for (let i = 0; i < 2; i++) await module.forward(inputs);
+    }
+  }
+}
+
+function exampleInput(manifest: Manifest, name: string, dtype: Tensor['dtype'], shape: number[], batch: number): Tensor {
+  const image = manifest.image as { height?: number; width?: number } | undefined;
+  const dims = shape.map((d, i) => {
+    if (d !== -1) return d;
+    if (i === 0) return batch;
+    if (shape.length === 4 && i === 2) return image?.height ?? 32;
+    if (shape.length === 4 && i === 3) return image?.width ?? 32;
+    return Math.min(8, manifest.max_sequence_length ?? 8);
+  });
+  if (name === 'attention_mask') return tensor(dtype, dims, new Array(dims.reduce((a, b) => a * b, 1)).fill(1));
+  if (dtype === 'int64' && isPaddable({ name, dtype: 'int64', shape } as TensorSpec, manifest)) {
+    return tensor(dtype, dims, new Array(dims.reduce((a, b) => a * b, 1)).fill(1));
+  }
+  return zeros(dtype, dims);
+}
+
+function toTensorList(value: TorchValue, manifest: Manifest): Tensor[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length < manifest.outputs.length) {
+    throw new Error(`model returned ${list.length} output(s), the manifest declares ${manifest.outputs.length}`);
+  }
+  return list.slice(0, manifest.outputs.length) as Tensor[];
+}

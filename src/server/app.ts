@@ -1,0 +1,123 @@
+/** Builds the Fastify app: plugins, error mapping, auth, routes. Listening is main.ts's job. */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { IncomingMessage } from 'node:http';
+
+import Fastify, { type FastifyInstance } from 'fastify';
+
+import { ModelRegistry } from '../models/registry.js';
+import { ModelRepository } from '../models/repository.js';
+import { registerAuth } from './auth.js';
+import type { ServerConfig } from './config.js';
+import type { ServerContext } from './context.js';
+import { errorHandler } from './http-errors.js';
+import { ServerMetrics } from './metrics.js';
+import { healthRoutes } from './routes/health.js';
+import { inferRoutes } from './routes/infer.js';
+import { modelRoutes } from './routes/models.js';
+
+export const API_VERSION = '0.1.0';
+
+export interface App {
+  app: FastifyInstance;
+  context: ServerContext;
+  /** Load the start-up models (LOAD_MODELS); readiness turns true when done. */
+  loadStartupModels(): Promise<void>;
+}
+
+/** Request ids: the caller's X-Request-Id when sent, else a short counter. */
+function requestIds(): (req: IncomingMessage) => string {
+  let n = 0;
+  return (req) => {
+    const given = req.headers['x-request-id'];
+    return typeof given === 'string' && given.length <= 128 ? given : `req-${(++n).toString(36)}`;
+  };
+}
+
+export async function buildApp(config: ServerConfig, options: { logger?: boolean | object } = {}): Promise<App> {
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    bodyLimit: config.bodyLimit,
+    genReqId: requestIds(),
+    requestIdHeader: false,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+
+  const metrics = new ServerMetrics();
+  const registry = new ModelRegistry(new ModelRepository(config.modelRepository), {
+    device: config.device,
+    memoryLimitBytes: config.modelMemoryLimit,
+    serving: {
+      ...(config.maxBatchSize ? { maxBatchSize: config.maxBatchSize } : {}),
+      maxQueueDelayMs: config.maxQueueDelayMs,
+      instances: config.instances,
+      maxQueueSize: config.maxQueueSize,
+    },
+    warmup: config.warmup,
+    lazyLoad: config.lazyLoad,
+    observer: metrics,
+  });
+  await registry.refresh();
+
+  let startupDone = config.loadModels === 'none';
+  const context: ServerContext = { config, registry, metrics, startupDone: () => startupDone };
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, code: 'NOT_FOUND' });
+  });
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  registerAuth(app, config.apiKey, config.authReads);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'ATenSpace Serve',
+        description: 'Serve HuggingFace models exported to TorchScript, through a native LibTorch binding. KServe v2 compatible.',
+        version: API_VERSION,
+      },
+      tags: [
+        { name: 'inference', description: 'Run models' },
+        { name: 'models', description: 'Model repository and cache' },
+        { name: 'kserve-v2', description: 'KServe v2 / Open Inference Protocol' },
+        { name: 'health', description: 'Health and metrics' },
+      ],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API_KEY, when the server sets one' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true } });
+
+  await app.register(async (scope) => healthRoutes(scope, context));
+  await app.register(async (scope) => modelRoutes(scope, context));
+  await app.register(async (scope) => inferRoutes(scope, context));
+
+  app.addHook('onClose', async () => {
+    await registry.close();
+  });
+
+  const loadStartupModels = async () => {
+    const names = config.loadModels === 'all' ? registry.list().map((e) => e.name) : config.loadModels === 'none' ? [] : config.loadModels;
+    for (const name of names) {
+      if (!registry.get(name)) app.log.warn({ model: name }, `LOAD_MODELS names '${name}', which is not in ${registry.repository.root}`);
+    }
+    await Promise.all(
+      names
+        .filter((name) => registry.get(name))
+        .map(async (name) => {
+          try {
+            await registry.load(name);
+            app.log.info({ model: name, device: registry.get(name)?.module?.device }, 'model ready');
+          } catch (error) {
+            app.log.error({ model: name, err: (error as Error).message }, 'model failed to load');
+          }
+        }),
+    );
+    startupDone = true;
+  };
+
+  return { app, context, loadStartupModels };
+}

@@ -1,0 +1,137 @@
+/**
+ * Server settings: every one is an environment variable and a CLI flag (the flag wins),
+ * validated at start-up. `describeSettings()` is what the README's table lists.
+ */
+import { parseArgs } from 'node:util';
+
+export interface ServerConfig {
+  modelRepository: string;
+  port: number;
+  host: string;
+  /** 'all', 'none' or a list of model names to load at start-up. */
+  loadModels: 'all' | 'none' | string[];
+  lazyLoad: boolean;
+  device: string;
+  modelMemoryLimit: number;
+  maxBatchSize: number | undefined;
+  maxQueueDelayMs: number;
+  maxQueueSize: number;
+  instances: number;
+  workerThreads: number | undefined;
+  intraOpThreads: number | undefined;
+  interOpThreads: number | undefined;
+  apiKey: string | undefined;
+  authReads: boolean;
+  bodyLimit: number;
+  warmup: boolean;
+  logLevel: string;
+}
+
+interface Setting {
+  key: keyof ServerConfig;
+  env: string;
+  flag: string;
+  default: string;
+  help: string;
+  parse(value: string, name: string): unknown;
+}
+
+export class ConfigError extends Error {}
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string, name: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+function optionalInteger(min: number, max?: number) {
+  const parse = integer(min, max);
+  return (value: string, name: string) => (value === '' || value === 'auto' ? undefined : parse(value, name));
+}
+
+function boolean(value: string, name: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw new ConfigError(`${name} must be true or false, got '${value}'`);
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30 };
+
+export function parseBytes(value: string, name: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = match ? UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) throw new ConfigError(`${name} must be a size like 0, 512MiB or 2GB, got '${value}'`);
+  return Math.round(Number(match[1]) * unit);
+}
+
+const SETTINGS: Setting[] = [
+  { key: 'modelRepository', env: 'MODEL_REPOSITORY', flag: 'model-repository', default: './models', help: 'folder of exported models', parse: (v) => v },
+  { key: 'port', env: 'PORT', flag: 'port', default: '8080', help: 'HTTP port', parse: integer(0, 65535) },
+  { key: 'host', env: 'HOST', flag: 'host', default: '0.0.0.0', help: 'address to listen on', parse: (v) => v },
+  {
+    key: 'loadModels',
+    env: 'LOAD_MODELS',
+    flag: 'load-models',
+    default: 'all',
+    help: 'models loaded at start-up: all, none, or a comma-separated list',
+    parse: (v) => (v === 'all' || v === 'none' ? v : v.split(',').map((s) => s.trim()).filter(Boolean)),
+  },
+  { key: 'lazyLoad', env: 'LAZY_LOAD', flag: 'lazy-load', default: 'true', help: 'load an unloaded model on its first request', parse: boolean },
+  {
+    key: 'device',
+    env: 'DEVICE',
+    flag: 'device',
+    default: 'auto',
+    help: 'cpu, cuda, cuda:N or auto (CUDA when available)',
+    parse: (v, name) => {
+      if (!/^(cpu|cuda|cuda:\d+|auto)$/.test(v)) throw new ConfigError(`${name} must be cpu, cuda, cuda:N or auto, got '${v}'`);
+      return v;
+    },
+  },
+  { key: 'modelMemoryLimit', env: 'MODEL_MEMORY_LIMIT', flag: 'model-memory-limit', default: '0', help: 'weights bytes loaded at once (0: no limit); LRU idle models are evicted', parse: parseBytes },
+  { key: 'maxBatchSize', env: 'MAX_BATCH_SIZE', flag: 'max-batch-size', default: 'auto', help: "rows per batch (auto: the manifest's max_batch_size)", parse: optionalInteger(1, 4096) },
+  { key: 'maxQueueDelayMs', env: 'MAX_QUEUE_DELAY_MS', flag: 'max-queue-delay-ms', default: '0', help: 'how long a request may wait for others to batch with while an instance is free', parse: integer(0, 10000) },
+  { key: 'maxQueueSize', env: 'MAX_QUEUE_SIZE', flag: 'max-queue-size', default: '1024', help: 'requests waiting per model before 429', parse: integer(1, 1_000_000) },
+  { key: 'instances', env: 'INSTANCES', flag: 'instances', default: '1', help: 'concurrent executions per model', parse: integer(1, 64) },
+  { key: 'workerThreads', env: 'WORKER_THREADS', flag: 'worker-threads', default: 'auto', help: "threads of the addon's pool (auto: one per core)", parse: optionalInteger(1, 1024) },
+  { key: 'intraOpThreads', env: 'INTRA_OP_THREADS', flag: 'intra-op-threads', default: 'auto', help: 'LibTorch intra-op threads (auto: LibTorch default)', parse: optionalInteger(1, 1024) },
+  { key: 'interOpThreads', env: 'INTER_OP_THREADS', flag: 'inter-op-threads', default: 'auto', help: 'LibTorch inter-op threads', parse: optionalInteger(1, 1024) },
+  { key: 'apiKey', env: 'API_KEY', flag: 'api-key', default: '', help: 'when set, load/unload and writes need Authorization: Bearer <key>', parse: (v) => v || undefined },
+  { key: 'authReads', env: 'AUTH_READS', flag: 'auth-reads', default: 'false', help: 'with API_KEY, require it for reads too (health stays open)', parse: boolean },
+  { key: 'bodyLimit', env: 'BODY_LIMIT', flag: 'body-limit', default: '16MiB', help: 'largest request body (413 beyond)', parse: parseBytes },
+  { key: 'warmup', env: 'WARMUP', flag: 'warmup', default: 'true', help: 'run warm-up forwards before a model is ready', parse: boolean },
+  { key: 'logLevel', env: 'LOG_LEVEL', flag: 'log-level', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent', parse: (v, name) => {
+    if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new ConfigError(`${name} must be a pino level, got '${v}'`);
+    return v;
+  } },
+];
+
+export function describeSettings(): { env: string; flag: string; default: string; help: string }[] {
+  return SETTINGS.map((s) => ({ env: s.env, flag: `--${s.flag}`, default: s.default, help: s.help }));
+}
+
+/** Read settings from the environment and argv. Throws ConfigError naming the bad one. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): ServerConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }])),
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message} (settings: ${SETTINGS.map((s) => `--${s.flag}`).join(', ')})`);
+  }
+  const config: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const fromFlag = values[s.flag];
+    const raw = typeof fromFlag === 'string' ? fromFlag : env[s.env] ?? s.default;
+    config[s.key] = s.parse(raw, typeof fromFlag === 'string' ? `--${s.flag}` : s.env);
+  }
+  return config as unknown as ServerConfig;
+}

@@ -1,0 +1,21 @@
+/** What the routes share: the settings, the model registry and the metrics. */
+import type { ModelRegistry } from '../models/registry.js';
+import type { ServerConfig } from './config.js';
+import type { ServerMetrics } from './metrics.js';
+
+export interface ServerContext {
+  config: ServerConfig;
+  registry: ModelRegistry;
+  metrics: ServerMetrics;
+  /** True once the start-up models have loaded (or failed) and warmed up. */
+  startupDone: () => boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Needs the API key when one is set; defaults to true for methods other than GET/HEAD/OPTIONS. Inference routes set false. */
+    write?: boolean;
+    /** Always open, even when reads need the key (health probes). */
+    public?: boolean;
+  }
+}

@@ -1,0 +1,33 @@
+/** A model entry as the API shows it. */
+import type { ModelEntry, ModelRegistry } from '../models/registry.js';
+import { datatypeOf } from './kserve-tensors.js';
+
+export function describeModel(entry: ModelEntry, registry: ModelRegistry, device: string) {
+  const m = entry.manifest;
+  const serving = m ? registry.servingOptions(entry.name, m) : undefined;
+  return {
+    name: entry.name,
+    task: m?.task ?? null,
+    state: entry.state,
+    ...(entry.error ? { error: entry.error } : {}),
+    device: entry.module?.device ?? device,
+    weights: m?.weights ?? null,
+    dtype: m?.dtype ?? null,
+    quantization: m?.quantization ?? null,
+    inputs: (m?.inputs ?? []).map((s) => ({ name: s.name, datatype: datatypeOf(s.dtype), shape: s.shape })),
+    outputs: (m?.outputs ?? []).map((s) => ({ name: s.name, datatype: datatypeOf(s.dtype), shape: s.shape })),
+    max_batch_size: m?.max_batch_size ?? null,
+    serving: serving
+      ? { max_batch_size: serving.maxBatchSize, max_queue_delay_ms: serving.maxQueueDelayMs, instances: serving.instances, max_queue_size: serving.maxQueueSize }
+      : null,
+    stats: {
+      requests: entry.stats.requests,
+      failures: entry.stats.failures,
+      inferences: entry.stats.inferences,
+      executions: entry.stats.executions,
+      queue_depth: entry.batcher?.queued ?? 0,
+      last_used: entry.stats.lastUsed,
+      load_seconds: entry.stats.loadSeconds,
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/** Every error becomes `{ error, code }` JSON with the status that says whose fault it was. */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+import { CancelledError, DeadlineExceededError, QueueFullError } from '../models/batcher.js';
+import { MemoryLimitError, ModelNotFoundError, ModelNotReadyError } from '../models/registry.js';
+import { InputError } from '../models/tensor-batch.js';
+import { TorchRuntimeError } from '../runtime/index.js';
+
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ErrorBody {
+  error: string;
+  code: string;
+}
+
+export function toHttp(error: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
+  const e = error as FastifyError & { code?: string };
+  if (error instanceof HttpError) return { status: error.statusCode, body: { error: error.message, code: error.code } };
+  if (error instanceof InputError) return { status: 400, body: { error: e.message, code: 'BAD_INPUT' } };
+  if (error instanceof ModelNotFoundError) return { status: 404, body: { error: e.message, code: 'MODEL_NOT_FOUND' } };
+  if (error instanceof ModelNotReadyError) return { status: 503, body: { error: e.message, code: 'MODEL_NOT_READY' } };
+  if (error instanceof MemoryLimitError) return { status: 503, body: { error: e.message, code: 'MODEL_MEMORY_LIMIT' } };
+  if (error instanceof QueueFullError) {
+    return { status: 429, body: { error: e.message, code: 'QUEUE_FULL' }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
+  }
+  if (error instanceof DeadlineExceededError) return { status: 504, body: { error: e.message, code: 'DEADLINE_EXCEEDED' } };
+  if (error instanceof CancelledError) return { status: 499, body: { error: e.message, code: 'CANCELLED' } };
+  if (error instanceof TorchRuntimeError) {
+    switch (error.code) {
+      case 'BAD_INPUT':
+        return { status: 400, body: { error: e.message, code: error.code } };
+      case 'FORWARD_FAILED':
+        // The inputs passed validation but the model refused them (e.g. token ids past the vocabulary).
+        return { status: 422, body: { error: `the model could not run these inputs: ${e.message}`, code: error.code } };
+      case 'OUT_OF_MEMORY':
+        return { status: 503, body: { error: `out of memory running the model: ${e.message}`, code: error.code }, headers: { 'retry-after': '1' } };
+      default:
+        return { status: 500, body: { error: e.message, code: error.code } };
+    }
+  }
+  if (e.validation) return { status: 400, body: { error: e.message, code: 'BAD_REQUEST' } };
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { error: e.message, code: 'BODY_TOO_LARGE' } };
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: { error: e.message, code: 'UNSUPPORTED_MEDIA_TYPE' } };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, body: { error: e.message, code: e.code ?? 'BAD_REQUEST' } };
+  }
+  return { status: 500, body: { error: 'internal server error', code: 'INTERNAL' } };
+}
+
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body, headers } = toHttp(error);
+  if (status >= 500) request.log.error({ err: error }, 'request failed');
+  else request.log.info({ code: body.code, status }, body.error);
+  if (headers) void reply.headers(headers);
+  void reply.status(status).send(body);
+}

@@ -1,0 +1,51 @@
+/** npm start: read settings, configure LibTorch threads, listen, load models, drain on SIGTERM. */
+import { configureRuntime, runtimeInfo } from '../runtime/index.js';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`atenspace-serve: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  configureRuntime({
+    ...(config.workerThreads ? { workers: config.workerThreads } : {}),
+    ...(config.intraOpThreads ? { intraOpThreads: config.intraOpThreads } : {}),
+    ...(config.interOpThreads ? { interOpThreads: config.interOpThreads } : {}),
+  });
+  const { app, loadStartupModels } = await buildApp(config);
+  const info = runtimeInfo();
+  app.log.info({ libtorch: info.libtorch, cuda: info.cudaAvailable, intraOpThreads: info.intraOpThreads, workerThreads: info.workerThreads, repository: config.modelRepository }, 'runtime');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'stopping: no new connections, draining in-flight requests');
+    try {
+      await app.close(); // finishes in-flight requests, then the onClose hook drains and unloads models
+      app.log.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      app.log.error({ err: error }, 'error while stopping');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.host });
+  await loadStartupModels();
+  app.log.info('ready');
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

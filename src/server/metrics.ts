@@ -1,0 +1,124 @@
+/**
+ * Prometheus metrics (prom-client), prefix atenspace_, base units, label `model`.
+ * Implements the model layer's observer, and counts HTTP outcomes.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
+
+import type { ModelObserver, Outcome, Stage } from '../models/observer.js';
+
+export const METRIC_PREFIX = 'atenspace_';
+
+// 25 µs to ~26 s, doubling: covers a tiny model's queue wait and a cold load alike.
+const SECONDS_BUCKETS = exponentialBuckets(0.000025, 2, 21);
+
+export class ServerMetrics implements ModelObserver {
+  readonly registry = new Registry();
+  readonly requests: Counter<'model' | 'outcome'>;
+  readonly duration: Histogram<'model' | 'stage'>;
+  readonly batchSize: Histogram<'model'>;
+  readonly inferences: Counter<'model'>;
+  readonly executions: Counter<'model'>;
+  readonly queueDepthGauge: Gauge<'model'>;
+  readonly loadDuration: Histogram<'model' | 'outcome'>;
+  readonly cacheHits: Counter<'model'>;
+  readonly cacheMisses: Counter<'model'>;
+  readonly cacheEvictions: Counter<'model'>;
+  readonly modelsLoaded: Gauge;
+  readonly #loaded = new Set<string>();
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    this.requests = new Counter({
+      name: `${METRIC_PREFIX}requests_total`,
+      help: 'Inference requests by model and outcome (success, client_error, server_error, rejected, timeout, cancelled)',
+      labelNames: ['model', 'outcome'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: `${METRIC_PREFIX}request_duration_seconds`,
+      help: 'Time spent per request stage (queue, compute, preprocess, postprocess, total)',
+      labelNames: ['model', 'stage'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: `${METRIC_PREFIX}batch_size`,
+      help: 'Rows per executed batch',
+      labelNames: ['model'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    });
+    this.inferences = new Counter({
+      name: `${METRIC_PREFIX}inference_count_total`,
+      help: 'Rows inferred (a request of batch size n counts n)',
+      labelNames: ['model'],
+      registers,
+    });
+    this.executions = new Counter({
+      name: `${METRIC_PREFIX}execution_count_total`,
+      help: 'Forward executions; inference_count / execution_count is the average batch size',
+      labelNames: ['model'],
+      registers,
+    });
+    this.queueDepthGauge = new Gauge({
+      name: `${METRIC_PREFIX}queue_depth`,
+      help: 'Requests waiting in the model queue',
+      labelNames: ['model'],
+      registers,
+    });
+    this.loadDuration = new Histogram({
+      name: `${METRIC_PREFIX}model_load_duration_seconds`,
+      help: 'Model load time including warm-up, by outcome (success, failure)',
+      labelNames: ['model', 'outcome'],
+      buckets: exponentialBuckets(0.01, 2, 14),
+      registers,
+    });
+    this.cacheHits = new Counter({ name: `${METRIC_PREFIX}model_cache_hits_total`, help: 'Requests that found their model loaded', labelNames: ['model'], registers });
+    this.cacheMisses = new Counter({ name: `${METRIC_PREFIX}model_cache_misses_total`, help: 'Requests that had to load their model', labelNames: ['model'], registers });
+    this.cacheEvictions = new Counter({ name: `${METRIC_PREFIX}model_cache_evictions_total`, help: 'Models unloaded to stay within MODEL_MEMORY_LIMIT', labelNames: ['model'], registers });
+    this.modelsLoaded = new Gauge({ name: `${METRIC_PREFIX}models_loaded`, help: 'Models loaded and ready', registers });
+  }
+
+  request(model: string, outcome: Outcome, seconds: number | undefined): void {
+    this.requests.inc({ model, outcome });
+    if (seconds !== undefined) this.duration.observe({ model, stage: 'total' }, seconds);
+  }
+
+  modelLoaded(model: string, seconds: number, ok: boolean): void {
+    this.loadDuration.observe({ model, outcome: ok ? 'success' : 'failure' }, seconds);
+    if (ok) this.#loaded.add(model);
+    this.modelsLoaded.set(this.#loaded.size);
+  }
+
+  modelUnloaded(model: string): void {
+    this.#loaded.delete(model);
+    this.modelsLoaded.set(this.#loaded.size);
+  }
+
+  cacheHit(model: string): void {
+    this.cacheHits.inc({ model });
+  }
+
+  cacheMiss(model: string): void {
+    this.cacheMisses.inc({ model });
+  }
+
+  cacheEviction(model: string): void {
+    this.cacheEvictions.inc({ model });
+  }
+
+  batchExecuted(model: string, rows: number): void {
+    this.batchSize.observe({ model }, rows);
+    this.inferences.inc({ model }, rows);
+    this.executions.inc({ model });
+  }
+
+  stage(model: string, stage: Stage, seconds: number): void {
+    this.duration.observe({ model, stage }, seconds);
+  }
+
+  queueDepth(model: string, depth: number): void {
+    this.queueDepthGauge.set({ model }, depth);
+  }
+}

@@ -1,0 +1,111 @@
+/** Raw-tensor inference: POST /infer and the KServe v2 POST /v2/models/:name/infer. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+import type { Outcome } from '../../models/observer.js';
+import type { Tensor } from '../../runtime/index.js';
+import type { ServerContext } from '../context.js';
+import { HttpError, toHttp } from '../http-errors.js';
+import { decodeTensor, encodeTensor, type JsonTensor } from '../kserve-tensors.js';
+import { ErrorResponse, InferRequest, InferResponse, KServeInferRequest, ModelName } from '../schemas.js';
+
+const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse };
+
+export function outcomeOf(status: number): Outcome {
+  if (status < 400) return 'success';
+  if (status === 429) return 'rejected';
+  if (status === 499) return 'cancelled';
+  if (status === 504) return 'timeout';
+  return status < 500 ? 'client_error' : 'server_error';
+}
+
+/** An AbortSignal that fires when the client goes away before the response is sent. */
+export function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  };
+  reply.raw.once('close', onClose);
+  request.raw.once('close', () => {
+    if (request.raw.destroyed && !reply.raw.headersSent) controller.abort();
+  });
+  return controller.signal;
+}
+
+interface Body {
+  id?: string;
+  parameters?: { timeout?: number };
+  inputs: JsonTensor[];
+  outputs?: { name: string }[];
+}
+
+async function infer(ctx: ServerContext, model: string, body: Body, request: FastifyRequest, reply: FastifyReply) {
+  const started = performance.now();
+  let status = 200;
+  try {
+    const named = new Map<string, Tensor>();
+    for (const input of body.inputs) {
+      if (named.has(input.name)) throw new HttpError(400, 'BAD_INPUT', `input '${input.name}' appears twice`);
+      named.set(input.name, decodeTensor(input));
+    }
+    const entry = await ctx.registry.find(model);
+    const known = entry.manifest?.outputs.map((o) => o.name) ?? [];
+    const wanted = body.outputs?.map((o) => o.name) ?? known;
+    for (const name of wanted) {
+      if (!known.includes(name)) throw new HttpError(400, 'BAD_INPUT', `unknown output '${name}' (model '${model}' has ${known.join(', ')})`);
+    }
+    const timeoutUs = body.parameters?.timeout;
+    const outputs = await ctx.registry.infer(model, named, {
+      signal: disconnectSignal(request, reply),
+      ...(timeoutUs ? { timeoutMs: Math.max(1, Math.ceil(timeoutUs / 1000)) } : {}),
+    });
+    return {
+      model_name: model,
+      model_version: '1',
+      ...(body.id !== undefined ? { id: body.id } : {}),
+      outputs: wanted.map((name) => encodeTensor(name, outputs.get(name)!)),
+    };
+  } catch (error) {
+    status = toHttp(error).status;
+    throw error;
+  } finally {
+    if (ctx.registry.get(model)) ctx.metrics.request(model, outcomeOf(status), (performance.now() - started) / 1000);
+  }
+}
+
+export async function inferRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  app.post(
+    '/infer',
+    {
+      config: { write: false },
+      schema: {
+        tags: ['inference'],
+        summary: 'Run a model on raw tensors',
+        description: 'Inputs and outputs are KServe v2 JSON tensors. Concurrent requests to one model are batched.',
+        body: InferRequest,
+        response: { 200: InferResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as Body & { model: string };
+      return infer(ctx, body.model, body, request, reply);
+    },
+  );
+
+  app.post(
+    '/v2/models/:name/infer',
+    {
+      config: { write: false },
+      schema: {
+        tags: ['kserve-v2'],
+        summary: 'KServe v2 inference',
+        params: ModelName,
+        body: KServeInferRequest,
+        response: { 200: InferResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params as { name: string };
+      return infer(ctx, name, request.body as Body, request, reply);
+    },
+  );
+}

@@ -1,0 +1,116 @@
+/** Model listing, load and unload: /models and the KServe v2 model/repository routes. */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+
+import type { ServerContext } from '../context.js';
+import { describeModel } from '../describe-model.js';
+import { ErrorResponse, ModelDescription, ModelName } from '../schemas.js';
+
+const KServeModelMetadata = Type.Object({
+  name: Type.String(),
+  versions: Type.Array(Type.String()),
+  platform: Type.String(),
+  inputs: Type.Array(Type.Object({ name: Type.String(), datatype: Type.String(), shape: Type.Array(Type.Integer()) })),
+  outputs: Type.Array(Type.Object({ name: Type.String(), datatype: Type.String(), shape: Type.Array(Type.Integer()) })),
+});
+
+const RepositoryIndexEntry = Type.Object({ name: Type.String(), version: Type.Optional(Type.String()), state: Type.String(), reason: Type.Optional(Type.String()) });
+
+export async function modelRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { registry, config } = ctx;
+  const describe = (name: string) => describeModel(registry.get(name)!, registry, config.device);
+
+  app.get(
+    '/models',
+    { schema: { tags: ['models'], summary: 'List every model in the repository', response: { 200: Type.Object({ models: Type.Array(ModelDescription) }) } } },
+    async () => {
+      await registry.refresh();
+      return { models: registry.list().map((e) => describe(e.name)) };
+    },
+  );
+
+  app.get(
+    '/models/:name',
+    { schema: { tags: ['models'], summary: 'Describe one model', params: ModelName, response: { 200: ModelDescription, 404: ErrorResponse } } },
+    async (request) => {
+      const { name } = request.params as { name: string };
+      await registry.find(name);
+      return describe(name);
+    },
+  );
+
+  const loadSchema = (summary: string) => ({
+    tags: ['models'],
+    summary,
+    params: ModelName,
+    response: { 200: ModelDescription, 401: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse },
+  });
+
+  app.post('/models/:name/load', { config: { write: true }, schema: loadSchema('Load a model (and warm it up)') }, async (request) => {
+    const { name } = request.params as { name: string };
+    await registry.load(name);
+    return describe(name);
+  });
+
+  app.post('/models/:name/unload', { config: { write: true }, schema: loadSchema('Unload a model after its queue drains') }, async (request) => {
+    const { name } = request.params as { name: string };
+    await registry.unload(name);
+    return describe(name);
+  });
+
+  // KServe v2 model metadata and readiness.
+  app.get(
+    '/v2/models/:name',
+    { schema: { tags: ['kserve-v2'], summary: 'Model metadata', params: ModelName, response: { 200: KServeModelMetadata, 404: ErrorResponse } } },
+    async (request) => {
+      const { name } = request.params as { name: string };
+      await registry.find(name);
+      const d = describe(name);
+      return { name, versions: ['1'], platform: 'pytorch_torchscript', inputs: d.inputs, outputs: d.outputs };
+    },
+  );
+
+  app.get(
+    '/v2/models/:name/ready',
+    { schema: { tags: ['kserve-v2'], summary: 'Model readiness: 200 when ready, 400 otherwise', params: ModelName, response: { 200: Type.Object({ ready: Type.Boolean() }), 400: Type.Object({ ready: Type.Boolean() }), 404: ErrorResponse } } },
+    async (request, reply) => {
+      const { name } = request.params as { name: string };
+      const entry = await registry.find(name);
+      const ready = entry.state === 'ready';
+      return reply.status(ready ? 200 : 400).send({ ready });
+    },
+  );
+
+  // KServe v2 repository extension.
+  app.post(
+    '/v2/repository/index',
+    { config: { write: false }, schema: { tags: ['kserve-v2'], summary: 'Repository index', response: { 200: Type.Array(RepositoryIndexEntry) } } },
+    async () => {
+      await registry.refresh();
+      return registry.list().map((e) => ({
+        name: e.name,
+        version: '1',
+        state: e.state === 'ready' ? 'READY' : e.state === 'loading' ? 'LOADING' : e.state === 'failed' ? 'UNAVAILABLE' : 'UNLOADED',
+        ...(e.error ? { reason: e.error } : {}),
+      }));
+    },
+  );
+
+  const ok = Type.Object({});
+  app.post(
+    '/v2/repository/models/:name/load',
+    { config: { write: true }, schema: { tags: ['kserve-v2'], summary: 'Load a model', params: ModelName, response: { 200: ok, 401: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse } } },
+    async (request) => {
+      await registry.load((request.params as { name: string }).name);
+      return {};
+    },
+  );
+  app.post(
+    '/v2/repository/models/:name/unload',
+    { config: { write: true }, schema: { tags: ['kserve-v2'], summary: 'Unload a model', params: ModelName, response: { 200: ok, 401: ErrorResponse, 404: ErrorResponse } } },
+    async (request) => {
+      await registry.unload((request.params as { name: string }).name);
+      return {};
+    },
+  );
+}

@@ -1,0 +1,108 @@
+/** TypeBox schemas shared by the routes; they validate requests and generate the OpenAPI spec. */
+import { Type, type Static } from 'typebox';
+
+import { DATATYPES } from './kserve-tensors.js';
+
+export const ErrorResponse = Type.Object(
+  { error: Type.String({ description: 'what went wrong' }), code: Type.String({ description: 'machine-readable code, e.g. BAD_INPUT' }) },
+  { description: 'Error' },
+);
+
+const Datatype = Type.Union(DATATYPES.map((d) => Type.Literal(d)), { description: 'KServe v2 datatype' });
+
+export const InferInputTensor = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    shape: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 8 }),
+    datatype: Type.String({ description: `one of ${DATATYPES.join(', ')}` }),
+    data: Type.Array(Type.Unknown(), { description: 'row-major values, flat or nested' }),
+    parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  {},
+);
+
+export const InferOutputTensor = Type.Object(
+  {
+    name: Type.String(),
+    shape: Type.Array(Type.Integer()),
+    datatype: Datatype,
+    data: Type.Array(Type.Union([Type.Number(), Type.Boolean()])),
+  },
+  {},
+);
+
+export const InferParameters = Type.Object(
+  {
+    timeout: Type.Optional(Type.Integer({ minimum: 1, description: 'deadline in microseconds, as in Triton: past it the request is dropped (504)' })),
+  },
+  { additionalProperties: true },
+);
+
+const RequestedOutput = Type.Object({ name: Type.String(), parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())) });
+
+export const KServeInferRequest = Type.Object(
+  {
+    id: Type.Optional(Type.String()),
+    parameters: Type.Optional(InferParameters),
+    inputs: Type.Array(InferInputTensor, { minItems: 1 }),
+    outputs: Type.Optional(Type.Array(RequestedOutput)),
+  },
+  {},
+);
+export type KServeInferRequest = Static<typeof KServeInferRequest>;
+
+export const InferRequest = Type.Object(
+  {
+    model: Type.String({ minLength: 1, description: 'model name' }),
+    id: Type.Optional(Type.String()),
+    parameters: Type.Optional(InferParameters),
+    inputs: Type.Array(InferInputTensor, { minItems: 1 }),
+    outputs: Type.Optional(Type.Array(RequestedOutput)),
+  },
+  {},
+);
+export type InferRequest = Static<typeof InferRequest>;
+
+export const InferResponse = Type.Object(
+  {
+    model_name: Type.String(),
+    model_version: Type.Optional(Type.String()),
+    id: Type.Optional(Type.String()),
+    outputs: Type.Array(InferOutputTensor),
+  },
+  {},
+);
+
+const TensorMetadata = Type.Object({ name: Type.String(), datatype: Datatype, shape: Type.Array(Type.Integer()) });
+
+export const ModelDescription = Type.Object(
+  {
+    name: Type.String(),
+    task: Type.Union([Type.String(), Type.Null()]),
+    state: Type.Union(['unloaded', 'loading', 'ready', 'failed'].map((s) => Type.Literal(s))),
+    error: Type.Optional(Type.String({ description: 'why the model failed to load' })),
+    device: Type.String(),
+    weights: Type.Union([Type.String(), Type.Null()], { description: 'pretrained or random-init' }),
+    dtype: Type.Union([Type.String(), Type.Null()]),
+    quantization: Type.Union([Type.String(), Type.Null()]),
+    inputs: Type.Array(TensorMetadata),
+    outputs: Type.Array(TensorMetadata),
+    max_batch_size: Type.Union([Type.Integer(), Type.Null()]),
+    serving: Type.Union([
+      Type.Object({ max_batch_size: Type.Integer(), max_queue_delay_ms: Type.Number(), instances: Type.Integer(), max_queue_size: Type.Integer() }),
+      Type.Null(),
+    ]),
+    stats: Type.Object({
+      requests: Type.Integer(),
+      failures: Type.Integer(),
+      inferences: Type.Integer(),
+      executions: Type.Integer(),
+      queue_depth: Type.Integer(),
+      last_used: Type.Union([Type.String(), Type.Null()]),
+      load_seconds: Type.Union([Type.Number(), Type.Null()]),
+    }),
+  },
+  {},
+);
+
+export const ModelName = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) });
