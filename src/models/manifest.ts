@@ -3,6 +3,7 @@
  * documented in models/README.md). Only what the server relies on is checked strictly;
  * extra fields pass through.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -70,4 +71,42 @@ export async function readManifest(folder: string): Promise<Manifest> {
     throw new ManifestError(`${path} is not a valid manifest (${where})`);
   }
   return value as Manifest;
+}
+
+export const SERVING_FILE = 'serving.json';
+
+const ServingSchema = Type.Object(
+  {
+    max_batch_size: Type.Optional(Type.Integer({ minimum: 1 })),
+    max_queue_delay_ms: Type.Optional(Type.Number({ minimum: 0, maximum: 10000 })),
+    instances: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    max_queue_size: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * Per-model serving settings from the folder's optional serving.json (written by the
+ * operator, not the exporter); they override the server-wide settings for this model.
+ */
+export async function readServingOverrides(folder: string): Promise<{ maxBatchSize?: number; maxQueueDelayMs?: number; instances?: number; maxQueueSize?: number }> {
+  const path = join(folder, SERVING_FILE);
+  if (!existsSync(path)) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new ManifestError(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!Value.Check(ServingSchema, value)) {
+    const first = [...Value.Errors(ServingSchema, value)][0];
+    throw new ManifestError(`${path}: ${first ? `${first.instancePath || '/'} ${first.message}` : 'invalid'} (fields: max_batch_size, max_queue_delay_ms, instances, max_queue_size)`);
+  }
+  const v = value as Static<typeof ServingSchema>;
+  return {
+    ...(v.max_batch_size !== undefined ? { maxBatchSize: v.max_batch_size } : {}),
+    ...(v.max_queue_delay_ms !== undefined ? { maxQueueDelayMs: v.max_queue_delay_ms } : {}),
+    ...(v.instances !== undefined ? { instances: v.instances } : {}),
+    ...(v.max_queue_size !== undefined ? { maxQueueSize: v.max_queue_size } : {}),
+  };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { type Tensor, type TorchValue, TorchScriptModule, tensor, zeros } from '../runtime/index.js';
 import { Batcher, type SubmitOptions } from './batcher.js';
-import { type Manifest, type TensorSpec, readManifest } from './manifest.js';
+import { type Manifest, type TensorSpec, readManifest, readServingOverrides } from './manifest.js';
 import { noopObserver, type ModelObserver } from './observer.js';
 import { ModelRepository } from './repository.js';
 import { batchKey, type InferItem, isPaddable, joinBatch, splitBatch, validateInputs } from './tensor-batch.js';
@@ -68,6 +68,8 @@ export class ModelEntry {
   module: TorchScriptModule | undefined;
   batcher: Batcher<InferItem, Tensor[]> | undefined;
   loading: Promise<void> | undefined;
+  /** Overrides from the folder's optional serving.json. */
+  serving: Partial<ServingOptions> = {};
   lastUsed = 0;
   bytes = 0;
   readonly stats: ModelStats = { requests: 0, failures: 0, inferences: 0, executions: 0, lastUsed: null, loadSeconds: null };
@@ -203,7 +205,7 @@ export class ModelRegistry {
   }
 
   servingOptions(name: string, manifest: Manifest): Required<ServingOptions> {
-    const merged = { ...this.#options.serving, ...(this.#options.perModel?.[name] ?? {}) };
+    const merged = { ...this.#options.serving, ...(this.#options.perModel?.[name] ?? {}), ...(this.#entries.get(name)?.serving ?? {}) };
     return {
       maxBatchSize: Math.min(merged.maxBatchSize ?? manifest.max_batch_size, manifest.max_batch_size),
       maxQueueDelayMs: merged.maxQueueDelayMs,
@@ -215,6 +217,7 @@ export class ModelRegistry {
   async #readManifest(entry: ModelEntry): Promise<boolean> {
     try {
       entry.manifest = await readManifest(entry.folder);
+      entry.serving = await readServingOverrides(entry.folder);
       return true;
     } catch (error) {
       entry.state = 'failed';

@@ -80,3 +80,22 @@ t.test('MODEL_MEMORY_LIMIT evicts the least recently used idle model', async (t)
   t.equal(res.statusCode, 503);
   t.match(res.json().error, /MODEL_MEMORY_LIMIT/);
 });
+
+t.test("a model folder's serving.json overrides the server-wide batching settings", async (t) => {
+  const { cpSync, mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { serverFixtures } = await import('../helpers/server.js');
+  const repo = mkdtempSync(join(tmpdir(), 'atenspace-repo-'));
+  cpSync(join(serverFixtures(), 'models', 'slow'), join(repo, 'slow'), { recursive: true });
+  cpSync(join(serverFixtures(), 'models', 'slow'), join(repo, 'bad-serving'), { recursive: true });
+  writeFileSync(join(repo, 'slow', 'serving.json'), JSON.stringify({ max_batch_size: 2, instances: 2, max_queue_delay_ms: 5 }));
+  writeFileSync(join(repo, 'bad-serving', 'serving.json'), JSON.stringify({ instances: 0 }));
+  const { app } = await testApp({ MODEL_REPOSITORY: repo, LOAD_MODELS: 'none', MAX_QUEUE_SIZE: '7' });
+  t.teardown(() => app.close());
+  const slow = (await app.inject('/models/slow')).json();
+  t.same(slow.serving, { max_batch_size: 2, max_queue_delay_ms: 5, instances: 2, max_queue_size: 7 });
+  const bad = (await app.inject('/models/bad-serving')).json();
+  t.equal(bad.state, 'failed');
+  t.match(bad.error, /serving\.json: \/instances must be >= 1/);
+});
