@@ -40,7 +40,7 @@ def _source_ready(folder: Path) -> bool:
 def _up_to_date(model_dir: Path, source_dir: Path) -> bool:
     try:
         m = mf.read(model_dir)
-        return (m["exporter"]["version"] == __version__
+        return ((model_dir / m["file"]).is_file() and m["exporter"]["version"] == __version__
                 and m["source"]["weights_sha256"] == weights_sha256(source_dir, find_weight_files(source_dir)))
     except (ExportError, KeyError, OSError):
         return False

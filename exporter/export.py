@@ -344,7 +344,7 @@ def verify_folder(folder: Path, tolerance: float | None = None, log: Callable[[s
     src_info = m["source"]
     path = src_info.get("path")
     if path and Path(path).is_dir():
-        source = sources.resolve(path, src_info.get("revision"))
+        source = sources.resolve(path)
     elif src_info.get("id"):
         source = sources.resolve(src_info["id"], src_info.get("revision"))
     else:

@@ -630,8 +630,6 @@ class ImageFamily(Family):
         return tuple(getattr(out, o["name"]) for o in self.output_specs())
 
     def write_preprocessing(self, out_dir):
-        from . import images
-
         self.processor.save_pretrained(str(out_dir))
         self.preprocessing_diff = self.check_image_spec(self.image)
         return {"labels": self.labels(), "image": self.image}

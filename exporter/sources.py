@@ -217,7 +217,9 @@ def resolve(source: str, revision: str | None = None) -> Source:
     """Turn SOURCE into a local folder (downloading a Hub id when possible) and read its config."""
     path = Path(source).expanduser()
     if path.is_dir():
-        return _local_source(path, None, revision)
+        if revision:
+            raise ExportError(f"--revision only applies to a Hub id; {source} is a local folder")
+        return _local_source(path, None, None)
     if path.exists():
         raise ExportError(f"SOURCE {source} is a file; pass the folder that contains config.json")
     if looks_like_path(source) or not HUB_ID_RE.match(source):
