@@ -10,6 +10,11 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "script_module.h"
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace atenspace {
 
@@ -34,6 +39,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("interOpThreads", Napi::Number::New(env, at::get_num_interop_threads()));
   out.Set("workerThreads", Napi::Number::New(env, static_cast<double>(addon.worker_count())));
   out.Set("started", Napi::Boolean::New(env, addon.started()));
+  out.Set("liveModules", Napi::Number::New(env, static_cast<double>(LoadedModule::LiveCount())));
   out.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
   return out;
 }
@@ -95,12 +101,23 @@ Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// trimMemory(): hand the allocator's free pages back to the OS (glibc malloc_trim); after a
+// model is unloaded its memory otherwise stays in the process's heap arenas.
+Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 }  // namespace
 
 void InitRuntimeInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("configure", Napi::Function::New(env, Configure, "configure"));
   exports.Set("cudaMemory", Napi::Function::New(env, CudaMemory, "cudaMemory"));
+  exports.Set("trimMemory", Napi::Function::New(env, TrimMemory, "trimMemory"));
 }
 
 }  // namespace atenspace

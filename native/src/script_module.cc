@@ -3,6 +3,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
 
+#include <atomic>
 #include <filesystem>
 #include <unordered_map>
 
@@ -17,6 +18,14 @@
 #include "tensor_codec.h"
 
 namespace atenspace {
+
+namespace {
+std::atomic<int64_t> live_modules{0};
+}  // namespace
+
+LoadedModule::LoadedModule() { live_modules.fetch_add(1); }
+LoadedModule::~LoadedModule() { live_modules.fetch_sub(1); }
+int64_t LoadedModule::LiveCount() { return live_modules.load(); }
 
 namespace {
 

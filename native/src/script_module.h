@@ -14,6 +14,14 @@
 namespace atenspace {
 
 struct LoadedModule {
+  LoadedModule();
+  ~LoadedModule();
+  LoadedModule(const LoadedModule&) = delete;
+  LoadedModule& operator=(const LoadedModule&) = delete;
+
+  // Modules alive in this process (loaded and not yet freed): what a leak would raise.
+  static int64_t LiveCount();
+
   torch::jit::Module module;
   c10::Device device = c10::Device(c10::kCPU);
   std::string path;

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { type Tensor, type TorchValue, TorchScriptModule, tensor, zeros } from '../runtime/index.js';
+import { type Tensor, type TorchValue, TorchScriptModule, tensor, trimMemory, zeros } from '../runtime/index.js';
 import { Batcher, type SubmitOptions } from './batcher.js';
 import { type Manifest, type TensorSpec, readManifest, readServingOverrides } from './manifest.js';
 import { noopObserver, type ModelObserver } from './observer.js';
@@ -152,6 +152,7 @@ export class ModelRegistry {
     if (entry.loading) await entry.loading.catch(() => undefined);
     if (entry.batcher) await entry.batcher.drain();
     entry.module?.dispose();
+    if (entry.module) trimMemory();
     const wasLoaded = entry.state === 'ready';
     entry.module = undefined;
     entry.batcher = undefined;

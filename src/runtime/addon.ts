@@ -34,6 +34,7 @@ export interface NativeInfo {
   interOpThreads: number;
   workerThreads: number;
   started: boolean;
+  liveModules: number;
   parallelInfo: string;
 }
 
@@ -42,6 +43,7 @@ export interface NativeAddon {
   info(): NativeInfo;
   configure(options: { workers?: number; intraOpThreads?: number; interOpThreads?: number }): NativeInfo;
   cudaMemory(device: number): { allocated: number; reserved: number } | null;
+  trimMemory(): boolean;
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'atenspace.node');

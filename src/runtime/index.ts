@@ -1,6 +1,6 @@
 /** Typed facade over the native LibTorch addon. */
 export { TorchScriptModule, type DeviceSpec, type ForwardSchema } from './script-module.js';
-export { configureRuntime, cudaMemory, runtimeInfo, type RuntimeInfo, type RuntimeOptions } from './runtime.js';
+export { configureRuntime, cudaMemory, runtimeInfo, trimMemory, type RuntimeInfo, type RuntimeOptions } from './runtime.js';
 export { addonPath } from './addon.js';
 export * from './errors.js';
 export * from './tensor.js';

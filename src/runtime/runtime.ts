@@ -15,6 +15,8 @@ export interface RuntimeInfo {
   workerThreads: number;
   /** True once a model has been loaded; thread counts are fixed from then on. */
   started: boolean;
+  /** TorchScript modules alive (loaded, not yet freed); returns to its old value after dispose(). */
+  liveModules: number;
   parallelInfo: string;
 }
 
@@ -48,4 +50,9 @@ export function cudaMemory(device = 0): { allocated: number; reserved: number } 
   } catch (error) {
     throw fromNative(error);
   }
+}
+
+/** Return free heap pages to the OS (glibc malloc_trim); the registry calls it after unloading. */
+export function trimMemory(): boolean {
+  return nativeAddon().trimMemory();
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { TorchScriptModule } from '../../src/runtime/index.js';
+import { TorchScriptModule, runtimeInfo, trimMemory } from '../../src/runtime/index.js';
 import { pythonFixtures, readJson } from '../helpers/python-fixtures.js';
 import { fromJson, type JsonTensor } from '../helpers/tensors.js';
 
@@ -20,6 +20,7 @@ async function settle(): Promise<number> {
     gc();
     await new Promise((resolve) => setImmediate(resolve));
   }
+  trimMemory(); // free heap pages back to the OS, so RSS shows what is still in use
   return process.memoryUsage().rss;
 }
 
@@ -39,6 +40,7 @@ t.test('RSS stays flat over thousands of forwards', async (t) => {
   const growthMiB = (after - before) / 2 ** 20;
   // 6000 forwards return ~30 MiB of outputs in all: leaking them, or the inputs, or the
   // per-call state, would show here many times over.
+  bert.dispose();
   t.ok(growthMiB < 6, `RSS grew ${growthMiB.toFixed(1)} MiB over 6000 forwards (${(before / 2 ** 20).toFixed(0)} -> ${(after / 2 ** 20).toFixed(0)} MiB)`);
 });
 
@@ -49,12 +51,15 @@ t.test('loading and disposing modules repeatedly does not leak', async (t) => {
     await m.forward(cases.bert[0]!.inputs.map(fromJson));
     m.dispose();
   };
+  await settle();
+  const liveBefore = runtimeInfo().liveModules;
   for (let i = 0; i < 60; i++) await cycle();
   const before = await settle();
   for (let i = 0; i < 100; i++) await cycle();
   const after = await settle();
+  t.equal(runtimeInfo().liveModules, liveBefore, `every disposed module was freed (${liveBefore} alive before and after)`);
   const growthMiB = (after - before) / 2 ** 20;
   // A module that is never freed costs ~2 MiB here (weights plus JIT state), so a leak would
-  // add ~200 MiB; glibc's per-thread arenas can settle a few tens of MiB higher once.
-  t.ok(growthMiB < 60, `RSS grew ${growthMiB.toFixed(1)} MiB over 100 load/forward/dispose cycles`);
+  // add ~200 MiB.
+  t.ok(growthMiB < 40, `RSS grew ${growthMiB.toFixed(1)} MiB over 100 load/forward/dispose cycles`);
 });
