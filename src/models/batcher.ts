@@ -48,6 +48,8 @@ export interface BatchHooks<I> {
   rows(item: I): number;
   /** Cost of a batch of these items (defaults to total rows). */
   cost?(items: I[]): number;
+  /** Sequence length: a batch prefers items close in length to its oldest (less padding). */
+  length?(item: I): number;
 }
 
 interface Pending<I, R> {
@@ -180,24 +182,33 @@ export class Batcher<I, R> {
     }
   }
 
-  /** The oldest request and the compatible ones after it that fit the batch limits. */
+  /**
+   * The oldest request, plus compatible ones that fit the batch limits: closest in length
+   * first (then oldest first), so a batch pads as little as it can.
+   */
   #take(): Pending<I, R>[] {
     const first = this.#queue.shift()!;
     const batch = [first];
     let rows = first.rows;
-    for (let i = 0; i < this.#queue.length && rows < this.#options.maxBatchSize; ) {
-      const candidate = this.#queue[i]!;
-      if (candidate.key === first.key && rows + candidate.rows <= this.#options.maxBatchSize) {
-        const items = [...batch.map((p) => p.item), candidate.item];
-        const cost = this.#hooks.cost ? this.#hooks.cost(items) : rows + candidate.rows;
-        if (cost <= this.#options.maxBatchCost) {
-          batch.push(candidate);
-          rows += candidate.rows;
-          this.#queue.splice(i, 1);
-          continue;
-        }
-      }
-      i++;
+    const length = this.#hooks.length;
+    const target = length ? length(first.item) : 0;
+    const candidates = this.#queue
+      .map((p, index) => ({ p, index, distance: length ? Math.abs(length(p.item) - target) : 0 }))
+      .filter(({ p }) => p.key === first.key)
+      .sort((a, b) => a.distance - b.distance || a.index - b.index);
+    const chosen = new Set<Pending<I, R>>();
+    for (const { p } of candidates) {
+      if (rows >= this.#options.maxBatchSize) break;
+      if (rows + p.rows > this.#options.maxBatchSize) continue;
+      const items = [...batch.map((b) => b.item), p.item];
+      const cost = this.#hooks.cost ? this.#hooks.cost(items) : rows + p.rows;
+      if (cost > this.#options.maxBatchCost) continue;
+      batch.push(p);
+      chosen.add(p);
+      rows += p.rows;
+    }
+    if (chosen.size) {
+      for (let i = this.#queue.length - 1; i >= 0; i--) if (chosen.has(this.#queue[i]!)) this.#queue.splice(i, 1);
     }
     return batch;
   }

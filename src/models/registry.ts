@@ -20,6 +20,8 @@ export interface ServingOptions {
   maxQueueDelayMs: number;
   instances: number;
   maxQueueSize: number;
+  /** Padded tokens (rows x longest sequence) per batch of token inputs. */
+  maxBatchTokens?: number;
 }
 
 export interface RegistryOptions {
@@ -66,6 +68,8 @@ export class ModelEntry {
   error: string | undefined;
   manifest: Manifest | undefined;
   module: TorchScriptModule | undefined;
+  /** Text generation with past key/values: the incremental-decoding module, when exported. */
+  pastModule: TorchScriptModule | undefined;
   batcher: Batcher<InferItem, Tensor[]> | undefined;
   loading: Promise<void> | undefined;
   /** Overrides from the folder's optional serving.json. */
@@ -152,9 +156,11 @@ export class ModelRegistry {
     if (entry.loading) await entry.loading.catch(() => undefined);
     if (entry.batcher) await entry.batcher.drain();
     entry.module?.dispose();
+    entry.pastModule?.dispose();
     if (entry.module) trimMemory();
     const wasLoaded = entry.state === 'ready';
     entry.module = undefined;
+    entry.pastModule = undefined;
     entry.batcher = undefined;
     entry.state = entry.state === 'failed' ? 'failed' : 'unloaded';
     if (entry.state === 'unloaded') entry.error = undefined;
@@ -212,6 +218,7 @@ export class ModelRegistry {
       maxQueueDelayMs: merged.maxQueueDelayMs,
       instances: merged.instances,
       maxQueueSize: merged.maxQueueSize,
+      maxBatchTokens: merged.maxBatchTokens ?? Infinity,
     };
   }
 
@@ -238,12 +245,27 @@ export class ModelRegistry {
       const file = join(entry.folder, manifest.file);
       entry.bytes = manifest.file_bytes ?? (await stat(file)).size;
       await this.#makeRoom(entry);
+      const past = pastKeyValuesFile(manifest);
+      if (past) entry.bytes += past.bytes;
       const module = await TorchScriptModule.load(file, { device: this.#options.device });
       entry.module = module;
+      if (past) entry.pastModule = await TorchScriptModule.load(join(entry.folder, past.file), { device: this.#options.device });
       const serving = this.servingOptions(entry.name, manifest);
       entry.batcher = new Batcher<InferItem, Tensor[]>(
-        { maxBatchSize: serving.maxBatchSize, maxQueueDelayMs: serving.maxQueueDelayMs, instances: serving.instances, maxQueueSize: serving.maxQueueSize },
-        { key: (item) => batchKey(manifest, item), rows: (item) => item.rows },
+        {
+          maxBatchSize: serving.maxBatchSize,
+          maxQueueDelayMs: serving.maxQueueDelayMs,
+          instances: serving.instances,
+          maxQueueSize: serving.maxQueueSize,
+          maxBatchCost: serving.maxBatchTokens,
+        },
+        {
+          key: (item) => batchKey(manifest, item),
+          rows: (item) => item.rows,
+          // Token batches: padded size; a single request may always run, whatever its size.
+          cost: (items) => (items[0]!.seq ? items.reduce((n, it) => n + it.rows, 0) * Math.max(...items.map((it) => it.seq)) : 0),
+          length: (item) => item.seq,
+        },
         async (items, stats) => {
           for (const ms of stats.queueMs) this.#observer.stage(entry.name, 'queue', ms / 1000);
           this.#observer.queueDepth(entry.name, entry.batcher?.queued ?? 0);
@@ -264,7 +286,9 @@ export class ModelRegistry {
       this.#observer.modelLoaded(entry.name, seconds, true);
     } catch (error) {
       entry.module?.dispose();
+      entry.pastModule?.dispose();
       entry.module = undefined;
+      entry.pastModule = undefined;
       entry.batcher = undefined;
       entry.state = 'failed';
       entry.error = (error as Error).message;
@@ -318,6 +342,13 @@ function exampleInput(manifest: Manifest, name: string, dtype: Tensor['dtype'], 
     return tensor(dtype, dims, new Array(dims.reduce((a, b) => a * b, 1)).fill(1));
   }
   return zeros(dtype, dims);
+}
+
+/** The incremental-decoding file of a text-generation export, if it has one. */
+function pastKeyValuesFile(manifest: Manifest): { file: string; bytes: number } | undefined {
+  const generation = manifest.generation as { past_key_values?: false | { file: string; file_bytes?: number } } | undefined;
+  const past = generation?.past_key_values;
+  return past ? { file: past.file, bytes: past.file_bytes ?? 0 } : undefined;
 }
 
 function toTensorList(value: TorchValue, manifest: Manifest): Tensor[] {

@@ -1,4 +1,5 @@
 /** Builds the Fastify app: plugins, error mapping, auth, routes. Listening is main.ts's job. */
+import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { IncomingMessage } from 'node:http';
@@ -7,6 +8,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 
 import { ModelRegistry } from '../models/registry.js';
 import { ModelRepository } from '../models/repository.js';
+import { ResponseCache } from '../models/response-cache.js';
+import { TaskRuntime } from '../models/tasks/task-runtime.js';
 import { registerAuth } from './auth.js';
 import type { ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
@@ -14,7 +17,9 @@ import { errorHandler } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { inferRoutes } from './routes/infer.js';
+import { compatRoutes } from './routes/compat.js';
 import { modelRoutes } from './routes/models.js';
+import { taskInferRoutes } from './routes/task-infer.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -53,15 +58,20 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
       maxQueueDelayMs: config.maxQueueDelayMs,
       instances: config.instances,
       maxQueueSize: config.maxQueueSize,
+      maxBatchTokens: config.maxBatchTokens,
     },
     warmup: config.warmup,
     lazyLoad: config.lazyLoad,
     observer: metrics,
   });
   await registry.refresh();
+  metrics.taskOf = (model) => registry.get(model)?.manifest?.task ?? 'unknown';
+  const responseCache = new ResponseCache(config.responseCacheSize, metrics.responseCache);
+  metrics.unloadListeners.push((model) => responseCache.dropModel(model));
+  const tasks = new TaskRuntime(registry, metrics);
 
   let startupDone = config.loadModels === 'none';
-  const context: ServerContext = { config, registry, metrics, startupDone: () => startupDone };
+  const context: ServerContext = { config, registry, metrics, tasks, responseCache, startupDone: () => startupDone };
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
@@ -90,10 +100,13 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true } });
+  await app.register(multipart, { limits: { fileSize: config.bodyLimit, files: 1, fields: 16 } });
 
   await app.register(async (scope) => healthRoutes(scope, context));
   await app.register(async (scope) => modelRoutes(scope, context));
   await app.register(async (scope) => inferRoutes(scope, context));
+  await app.register(async (scope) => taskInferRoutes(scope, context));
+  await app.register(async (scope) => compatRoutes(scope, context));
 
   app.addHook('onClose', async () => {
     await registry.close();

@@ -16,7 +16,10 @@ export interface ServerConfig {
   maxBatchSize: number | undefined;
   maxQueueDelayMs: number;
   maxQueueSize: number;
+  maxBatchTokens: number;
   instances: number;
+  responseCacheSize: number;
+  embedModel: string | undefined;
   workerThreads: number | undefined;
   intraOpThreads: number | undefined;
   interOpThreads: number | undefined;
@@ -96,6 +99,9 @@ const SETTINGS: Setting[] = [
   { key: 'maxBatchSize', env: 'MAX_BATCH_SIZE', flag: 'max-batch-size', default: 'auto', help: "rows per batch (auto: the manifest's max_batch_size)", parse: optionalInteger(1, 4096) },
   { key: 'maxQueueDelayMs', env: 'MAX_QUEUE_DELAY_MS', flag: 'max-queue-delay-ms', default: '0', help: 'how long a request may wait for others to batch with while an instance is free', parse: integer(0, 10000) },
   { key: 'maxQueueSize', env: 'MAX_QUEUE_SIZE', flag: 'max-queue-size', default: '1024', help: 'requests waiting per model before 429', parse: integer(1, 1_000_000) },
+  { key: 'maxBatchTokens', env: 'MAX_BATCH_TOKENS', flag: 'max-batch-tokens', default: '16384', help: 'padded tokens (rows x longest text) per batch of text inputs', parse: integer(1, 10_000_000) },
+  { key: 'responseCacheSize', env: 'RESPONSE_CACHE_SIZE', flag: 'response-cache-size', default: '0', help: 'bytes of finished responses cached per server, LRU (0: off); never for sampling', parse: parseBytes },
+  { key: 'embedModel', env: 'EMBED_MODEL', flag: 'embed-model', default: '', help: 'model for /embed, /tokenize and /v1/embeddings requests that name none (default: the first embedding model)', parse: (v) => v || undefined },
   { key: 'instances', env: 'INSTANCES', flag: 'instances', default: '1', help: 'concurrent executions per model', parse: integer(1, 64) },
   { key: 'workerThreads', env: 'WORKER_THREADS', flag: 'worker-threads', default: 'auto', help: "threads of the addon's pool (auto: one per core)", parse: optionalInteger(1, 1024) },
   { key: 'intraOpThreads', env: 'INTRA_OP_THREADS', flag: 'intra-op-threads', default: 'auto', help: 'LibTorch intra-op threads (auto: LibTorch default)', parse: optionalInteger(1, 1024) },

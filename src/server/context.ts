@@ -1,5 +1,7 @@
 /** What the routes share: the settings, the model registry and the metrics. */
 import type { ModelRegistry } from '../models/registry.js';
+import type { ResponseCache } from '../models/response-cache.js';
+import type { TaskRuntime } from '../models/tasks/task-runtime.js';
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
 
@@ -7,6 +9,8 @@ export interface ServerContext {
   config: ServerConfig;
   registry: ModelRegistry;
   metrics: ServerMetrics;
+  tasks: TaskRuntime;
+  responseCache: ResponseCache;
   /** True once the start-up models have loaded (or failed) and warmed up. */
   startupDone: () => boolean;
 }

@@ -3,6 +3,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 import { CancelledError, DeadlineExceededError, QueueFullError } from '../models/batcher.js';
 import { MemoryLimitError, ModelNotFoundError, ModelNotReadyError } from '../models/registry.js';
+import { TaskInputError } from '../models/tasks/task-errors.js';
 import { InputError } from '../models/tensor-batch.js';
 import { TorchRuntimeError } from '../runtime/index.js';
 
@@ -24,7 +25,7 @@ export interface ErrorBody {
 export function toHttp(error: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
   const e = error as FastifyError & { code?: string };
   if (error instanceof HttpError) return { status: error.statusCode, body: { error: error.message, code: error.code } };
-  if (error instanceof InputError) return { status: 400, body: { error: e.message, code: 'BAD_INPUT' } };
+  if (error instanceof InputError || error instanceof TaskInputError) return { status: 400, body: { error: e.message, code: 'BAD_INPUT' } };
   if (error instanceof ModelNotFoundError) return { status: 404, body: { error: e.message, code: 'MODEL_NOT_FOUND' } };
   if (error instanceof ModelNotReadyError) return { status: 503, body: { error: e.message, code: 'MODEL_NOT_READY' } };
   if (error instanceof MemoryLimitError) return { status: 503, body: { error: e.message, code: 'MODEL_MEMORY_LIMIT' } };

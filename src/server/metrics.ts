@@ -14,7 +14,7 @@ const SECONDS_BUCKETS = exponentialBuckets(0.000025, 2, 21);
 export class ServerMetrics implements ModelObserver {
   readonly registry = new Registry();
   readonly requests: Counter<'model' | 'outcome'>;
-  readonly duration: Histogram<'model' | 'stage'>;
+  readonly duration: Histogram<'model' | 'task' | 'stage'>;
   readonly batchSize: Histogram<'model'>;
   readonly inferences: Counter<'model'>;
   readonly executions: Counter<'model'>;
@@ -24,6 +24,15 @@ export class ServerMetrics implements ModelObserver {
   readonly cacheMisses: Counter<'model'>;
   readonly cacheEvictions: Counter<'model'>;
   readonly modelsLoaded: Gauge;
+  readonly tokens: Histogram<'model'>;
+  readonly responseCacheHits: Counter<'model'>;
+  readonly responseCacheMisses: Counter<'model'>;
+  readonly responseCacheEvictions: Counter<'model'>;
+  readonly responseCacheBytes: Gauge;
+  /** The task of a model, for the `task` label; set by the app from its registry. */
+  taskOf: (model: string) => string = () => 'unknown';
+  /** Called when a model is unloaded (the response cache forgets it). */
+  readonly unloadListeners: ((model: string) => void)[] = [];
   readonly #loaded = new Set<string>();
 
   constructor() {
@@ -37,8 +46,8 @@ export class ServerMetrics implements ModelObserver {
     });
     this.duration = new Histogram({
       name: `${METRIC_PREFIX}request_duration_seconds`,
-      help: 'Time spent per request stage (queue, compute, preprocess, postprocess, total)',
-      labelNames: ['model', 'stage'],
+      help: 'Time spent per request stage (preprocess, queue, compute, postprocess, total), by model and task',
+      labelNames: ['model', 'task', 'stage'],
       buckets: SECONDS_BUCKETS,
       registers,
     });
@@ -78,11 +87,30 @@ export class ServerMetrics implements ModelObserver {
     this.cacheMisses = new Counter({ name: `${METRIC_PREFIX}model_cache_misses_total`, help: 'Requests that had to load their model', labelNames: ['model'], registers });
     this.cacheEvictions = new Counter({ name: `${METRIC_PREFIX}model_cache_evictions_total`, help: 'Models unloaded to stay within MODEL_MEMORY_LIMIT', labelNames: ['model'], registers });
     this.modelsLoaded = new Gauge({ name: `${METRIC_PREFIX}models_loaded`, help: 'Models loaded and ready', registers });
+    this.tokens = new Histogram({
+      name: `${METRIC_PREFIX}request_tokens`,
+      help: 'Tokens per text request (all texts of the request, special tokens included)',
+      labelNames: ['model'],
+      buckets: exponentialBuckets(1, 2, 16),
+      registers,
+    });
+    this.responseCacheHits = new Counter({ name: `${METRIC_PREFIX}response_cache_hits_total`, help: 'Responses served from the response cache', labelNames: ['model'], registers });
+    this.responseCacheMisses = new Counter({ name: `${METRIC_PREFIX}response_cache_misses_total`, help: 'Cacheable requests not in the response cache', labelNames: ['model'], registers });
+    this.responseCacheEvictions = new Counter({ name: `${METRIC_PREFIX}response_cache_evictions_total`, help: 'Responses evicted to stay within RESPONSE_CACHE_SIZE', labelNames: ['model'], registers });
+    this.responseCacheBytes = new Gauge({ name: `${METRIC_PREFIX}response_cache_bytes`, help: 'Bytes held by the response cache', registers });
   }
+
+  /** The response cache's observer. */
+  readonly responseCache = {
+    hit: (model: string) => this.responseCacheHits.inc({ model }),
+    miss: (model: string) => this.responseCacheMisses.inc({ model }),
+    eviction: (model: string) => this.responseCacheEvictions.inc({ model }),
+    bytes: (total: number) => this.responseCacheBytes.set(total),
+  };
 
   request(model: string, outcome: Outcome, seconds: number | undefined): void {
     this.requests.inc({ model, outcome });
-    if (seconds !== undefined) this.duration.observe({ model, stage: 'total' }, seconds);
+    if (seconds !== undefined) this.duration.observe({ model, task: this.taskOf(model), stage: 'total' }, seconds);
   }
 
   modelLoaded(model: string, seconds: number, ok: boolean): void {
@@ -92,6 +120,7 @@ export class ServerMetrics implements ModelObserver {
   }
 
   modelUnloaded(model: string): void {
+    for (const listener of this.unloadListeners) listener(model);
     this.#loaded.delete(model);
     this.modelsLoaded.set(this.#loaded.size);
   }
@@ -115,7 +144,11 @@ export class ServerMetrics implements ModelObserver {
   }
 
   stage(model: string, stage: Stage, seconds: number): void {
-    this.duration.observe({ model, stage }, seconds);
+    this.duration.observe({ model, task: this.taskOf(model), stage }, seconds);
+  }
+
+  tokensPerRequest(model: string, count: number): void {
+    this.tokens.observe({ model }, count);
   }
 
   queueDepth(model: string, depth: number): void {

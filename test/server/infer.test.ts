@@ -54,7 +54,7 @@ t.test('errors are JSON with a code, naming the problem', async (t) => {
   await expectError({ ...req, inputs: [{ ...req.inputs[0], datatype: 'INT32' }, ...req.inputs.slice(1)] }, 400, 'BAD_INPUT', /input 'input_ids' has dtype int32, the model expects int64/);
   await expectError({ ...req, inputs: [{ ...req.inputs[0], data: [1.5, 2, 3] }, ...req.inputs.slice(1)] }, 400, 'BAD_INPUT', /data\[0\] = 1.5 is not a valid INT64/);
   await expectError({ ...req, outputs: [{ name: 'pooled' }] }, 400, 'BAD_INPUT', /unknown output 'pooled'/);
-  await expectError({ model: 'demo-embedder' }, 400, 'BAD_REQUEST', /inputs/);
+  await expectError({ model: 'demo-embedder' }, 400, 'BAD_INPUT', /missing field 'text' for an embedding model/);
   await expectError({ ...embedderRequest([1, 2, 3, 4]), inputs: [embedderRequest([1, 2, 3, 4]).inputs[0], ...req.inputs.slice(1)] }, 400, 'BAD_INPUT', /sequence length|batch/);
   // Token ids past the vocabulary: valid tensors the model cannot run.
   await expectError(embedderRequest([999999, 1, 2]), 422, 'FORWARD_FAILED', /could not run these inputs/);

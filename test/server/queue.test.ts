@@ -51,19 +51,24 @@ t.test('a client that disconnects has its queued request cancelled', async (t) =
   t.teardown(() => app.close());
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
-  const busy = Array.from({ length: 3 }, () => post(app, slowRequest()));
+  const busy = Array.from({ length: 5 }, () => post(app, slowRequest()));
   await new Promise<void>((resolve) => {
     const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/infer', headers: { 'content-type': 'application/json' } });
     req.on('error', () => resolve());
     req.end(JSON.stringify(slowRequest()));
-    setTimeout(() => {
-      req.destroy();
-      resolve();
-    }, 30);
+    // Hang up once our request is queued behind busy ones.
+    const started = Date.now();
+    const poll = setInterval(() => {
+      if (context.registry.get('slow')!.stats.requests >= 6 || Date.now() - started > 10_000) {
+        clearInterval(poll);
+        req.destroy();
+        resolve();
+      }
+    }, 1);
   });
   await Promise.all(busy);
   await new Promise((r) => setTimeout(r, 200));
-  t.equal(context.registry.get('slow')!.stats.inferences, 3, 'the abandoned request never ran');
+  t.equal(context.registry.get('slow')!.stats.inferences, 5, 'the abandoned request never ran');
   const metrics = (await app.inject('/metrics')).body;
   t.equal(metricValue(metrics, 'atenspace_requests_total', { model: 'slow', outcome: 'cancelled' }), 1);
 });

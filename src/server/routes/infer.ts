@@ -1,4 +1,4 @@
-/** Raw-tensor inference: POST /infer and the KServe v2 POST /v2/models/:name/infer. */
+/** Raw-tensor inference (KServe v2 JSON tensors): POST /v2/models/:name/infer, and /infer bodies with `inputs`. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import type { Outcome } from '../../models/observer.js';
@@ -6,9 +6,9 @@ import type { Tensor } from '../../runtime/index.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, toHttp } from '../http-errors.js';
 import { decodeTensor, encodeTensor, type JsonTensor } from '../kserve-tensors.js';
-import { ErrorResponse, InferRequest, InferResponse, KServeInferRequest, ModelName } from '../schemas.js';
+import { ErrorResponse, InferResponse, KServeInferRequest, ModelName } from '../schemas.js';
 
-const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse };
+export const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse };
 
 export function outcomeOf(status: number): Outcome {
   if (status < 400) return 'success';
@@ -31,14 +31,14 @@ export function disconnectSignal(request: FastifyRequest, reply: FastifyReply): 
   return controller.signal;
 }
 
-interface Body {
+export interface Body {
   id?: string;
   parameters?: { timeout?: number };
   inputs: JsonTensor[];
   outputs?: { name: string }[];
 }
 
-async function infer(ctx: ServerContext, model: string, body: Body, request: FastifyRequest, reply: FastifyReply) {
+export async function inferTensors(ctx: ServerContext, model: string, body: Body, request: FastifyRequest, reply: FastifyReply) {
   const started = performance.now();
   let status = 200;
   try {
@@ -74,24 +74,6 @@ async function infer(ctx: ServerContext, model: string, body: Body, request: Fas
 
 export async function inferRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   app.post(
-    '/infer',
-    {
-      config: { write: false },
-      schema: {
-        tags: ['inference'],
-        summary: 'Run a model on raw tensors',
-        description: 'Inputs and outputs are KServe v2 JSON tensors. Concurrent requests to one model are batched.',
-        body: InferRequest,
-        response: { 200: InferResponse, ...errors },
-      },
-    },
-    async (request, reply) => {
-      const body = request.body as Body & { model: string };
-      return infer(ctx, body.model, body, request, reply);
-    },
-  );
-
-  app.post(
     '/v2/models/:name/infer',
     {
       config: { write: false },
@@ -105,7 +87,7 @@ export async function inferRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     },
     async (request, reply) => {
       const { name } = request.params as { name: string };
-      return infer(ctx, name, request.body as Body, request, reply);
+      return inferTensors(ctx, name, request.body as Body, request, reply);
     },
   );
 }

@@ -1,0 +1,80 @@
+/**
+ * The embedding task: text -> tokens -> (batched) forward -> pooled, normalised vectors.
+ * Each text is queued on its own, so texts of one request batch with those of others, and
+ * the batcher pads each batch only to its own longest text.
+ */
+import type { SubmitOptions } from '../batcher.js';
+import type { ModelEntry } from '../registry.js';
+import { type Tensor, tensor } from '../../runtime/index.js';
+import { finish, pool } from './pooling.js';
+import { TaskInputError } from './task-errors.js';
+import type { TaskRuntime } from './task-runtime.js';
+
+export interface EmbedOptions {
+  normalize?: boolean;
+  truncate?: boolean;
+  dimensions?: number;
+}
+
+export interface EmbedResult {
+  embeddings: Float32Array[];
+  tokens: number;
+}
+
+interface EmbeddingSection {
+  pooling: 'mean' | 'cls';
+  normalize: boolean;
+  dimension: number;
+}
+
+export const MAX_TEXTS_PER_REQUEST = 256;
+
+export async function embed(runtime: TaskRuntime, model: string, texts: string[], options: EmbedOptions, submit: SubmitOptions = {}): Promise<EmbedResult> {
+  const entry = await runtime.entryForTask(model, 'embedding');
+  const section = entry.manifest!.embedding as EmbeddingSection | undefined;
+  if (!section) throw new TaskInputError(`model '${model}' has no embedding section in its manifest`);
+  if (texts.length === 0) throw new TaskInputError('no text to embed');
+  if (texts.length > MAX_TEXTS_PER_REQUEST) throw new TaskInputError(`at most ${MAX_TEXTS_PER_REQUEST} texts per request, got ${texts.length}`);
+  texts.forEach((t, i) => {
+    if (typeof t !== 'string' || t.trim() === '') throw new TaskInputError(`text ${i} is empty`);
+  });
+  const { dimensions } = options;
+  if (dimensions !== undefined && (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > section.dimension)) {
+    throw new TaskInputError(`dimensions must be an integer from 1 to the model's ${section.dimension}`);
+  }
+
+  const t0 = performance.now();
+  const tokenizer = runtime.tokenizer(entry);
+  const encoded = await tokenizer.encode(texts, options.truncate ?? false);
+  const withTypes = entry.manifest!.inputs.some((i) => i.name === 'token_type_ids');
+  runtime.observer.stage(model, 'preprocess', (performance.now() - t0) / 1000);
+  const tokens = encoded.reduce((n, e) => n + e.ids.length, 0);
+  runtime.tokensPerRequest(model, tokens);
+
+  const hidden = await Promise.all(
+    encoded.map((e) => {
+      const n = e.ids.length;
+      const inputs = new Map<string, Tensor>([
+        ['input_ids', tensor('int64', [1, n], e.ids)],
+        ['attention_mask', tensor('int64', [1, n], new Array<number>(n).fill(1))],
+      ]);
+      if (withTypes) inputs.set('token_type_ids', tensor('int64', [1, n], e.typeIds));
+      return runtime.registry.infer(model, inputs, submit);
+    }),
+  );
+
+  const t1 = performance.now();
+  const normalize = options.normalize ?? section.normalize;
+  const embeddings = hidden.map((outputs, i) => {
+    const state = outputs.get(entry.manifest!.outputs[0]!.name)!;
+    const width = state.shape[state.shape.length - 1]!;
+    const seq = encoded[i]!.ids.length;
+    return finish(pool(state.data as Float32Array, seq, width, section.pooling), dimensions, normalize);
+  });
+  runtime.observer.stage(model, 'postprocess', (performance.now() - t1) / 1000);
+  return { embeddings, tokens };
+}
+
+export function embeddingDimension(entry: ModelEntry): number {
+  return (entry.manifest!.embedding as EmbeddingSection).dimension;
+}

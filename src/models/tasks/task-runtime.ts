@@ -1,0 +1,40 @@
+/** What the task pipelines share: the registry, the observer, and per-model tokenizers. */
+import type { Task } from '../manifest.js';
+import type { ModelObserver } from '../observer.js';
+import type { ModelEntry, ModelRegistry } from '../registry.js';
+import { aTask, TaskInputError } from './task-errors.js';
+import { TextTokenizer } from './text-tokenizer.js';
+
+export class TaskRuntime {
+  readonly #tokenizers = new WeakMap<object, TextTokenizer>();
+
+  constructor(
+    readonly registry: ModelRegistry,
+    readonly observer: ModelObserver & { tokensPerRequest?(model: string, count: number): void },
+  ) {}
+
+  /** A ready entry whose manifest is for `task`; a 400 naming both tasks otherwise. */
+  async entryForTask(model: string, task: Task): Promise<ModelEntry> {
+    const entry = await this.registry.find(model);
+    const actual = entry.manifest?.task;
+    if (actual && actual !== task) {
+      throw new TaskInputError(`model '${model}' is ${aTask(actual)} model; this request is for ${task}`);
+    }
+    return this.registry.acquire(model);
+  }
+
+  /** The model's tokenizer, read once per loaded module. */
+  tokenizer(entry: ModelEntry): TextTokenizer {
+    const key = entry.module ?? entry;
+    let tokenizer = this.#tokenizers.get(key);
+    if (!tokenizer) {
+      tokenizer = TextTokenizer.load(entry.folder, entry.manifest!);
+      this.#tokenizers.set(key, tokenizer);
+    }
+    return tokenizer;
+  }
+
+  tokensPerRequest(model: string, count: number): void {
+    this.observer.tokensPerRequest?.(model, count);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The text-generation task: prompt -> tokens -> decode loop -> text. Greedy decoding picks
+ * the argmax at every step, as transformers' generate(do_sample=False) does; with past
+ * key/values exported, each step after the first feeds one token and the cache.
+ * Generations of one model run at most `instances` at a time through their own queue.
+ */
+import { Batcher, type SubmitOptions } from '../batcher.js';
+import type { ModelEntry } from '../registry.js';
+import { type Tensor, type TorchScriptModule, tensor, zeros } from '../../runtime/index.js';
+import { argmax, sample, SeededRandom } from './sampling.js';
+import { TaskInputError } from './task-errors.js';
+import type { TaskRuntime } from './task-runtime.js';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  stop?: string[];
+}
+
+export type FinishReason = 'stop' | 'length' | 'eos';
+
+export interface GenerateResult {
+  text: string;
+  tokenIds: number[];
+  finishReason: FinishReason;
+  promptTokens: number;
+}
+
+/** Called with each new piece of text as it is decoded (for streaming). */
+export type OnText = (piece: string, tokenId: number) => void;
+
+interface GenerationSection {
+  vocab_size: number;
+  context_length: number;
+  eos_token_id: number | null;
+  past_key_values: false | { n_layer: number; n_head: number; head_dim: number };
+}
+
+export const MAX_NEW_TOKENS_LIMIT = 1024;
+
+interface Job {
+  entry: ModelEntry;
+  prompt: number[];
+  options: GenerateOptions;
+  onText: OnText | undefined;
+  signal: AbortSignal | undefined;
+}
+
+const queues = new WeakMap<object, Batcher<Job, GenerateResult>>();
+
+function queueFor(runtime: TaskRuntime, entry: ModelEntry): Batcher<Job, GenerateResult> {
+  const key = entry.module!;
+  let queue = queues.get(key);
+  if (!queue) {
+    const serving = runtime.registry.servingOptions(entry.name, entry.manifest!);
+    queue = new Batcher<Job, GenerateResult>(
+      { maxBatchSize: 1, maxQueueDelayMs: 0, instances: serving.instances, maxQueueSize: serving.maxQueueSize },
+      { key: () => 'generate', rows: () => 1 },
+      async ([job], stats) => {
+        runtime.observer.stage(entry.name, 'queue', stats.queueMs[0]! / 1000);
+        return [await decodeLoop(runtime, job!)];
+      },
+    );
+    queues.set(key, queue);
+  }
+  return queue;
+}
+
+export function validateGenerateOptions(options: GenerateOptions): void {
+  const { maxNewTokens, temperature, topK, topP, seed, stop } = options;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens > MAX_NEW_TOKENS_LIMIT) {
+    throw new TaskInputError(`max_new_tokens must be an integer from 1 to ${MAX_NEW_TOKENS_LIMIT}, got ${maxNewTokens}`);
+  }
+  if (temperature !== undefined && !(temperature >= 0 && temperature <= 100)) throw new TaskInputError('temperature must be from 0 (greedy) to 100');
+  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 0)) throw new TaskInputError('top_k must be a non-negative integer (0: no limit)');
+  if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new TaskInputError('top_p must be in (0, 1]');
+  if (seed !== undefined && !Number.isSafeInteger(seed)) throw new TaskInputError('seed must be an integer');
+  if (stop && (stop.length > 8 || stop.some((s) => typeof s !== 'string' || s === ''))) {
+    throw new TaskInputError('stop must be up to 8 non-empty strings');
+  }
+}
+
+export function isSampling(options: Pick<GenerateOptions, 'temperature'>): boolean {
+  return options.temperature !== undefined && options.temperature > 0;
+}
+
+export async function generate(
+  runtime: TaskRuntime,
+  model: string,
+  text: string,
+  options: GenerateOptions,
+  submit: SubmitOptions = {},
+  onText?: OnText,
+): Promise<GenerateResult> {
+  const entry = await runtime.entryForTask(model, 'text-generation');
+  if (typeof text !== 'string' || text === '') throw new TaskInputError('text is empty');
+  validateGenerateOptions(options);
+  const section = entry.manifest!.generation as GenerationSection;
+  const t0 = performance.now();
+  const [encoded] = await runtime.tokenizer(entry).encode([text], false);
+  const prompt = encoded!.ids;
+  runtime.observer.stage(model, 'preprocess', (performance.now() - t0) / 1000);
+  runtime.tokensPerRequest(model, prompt.length);
+  if (prompt.length === 0) throw new TaskInputError('text encodes to no tokens');
+  if (prompt.length >= section.context_length) {
+    throw new TaskInputError(`the prompt is ${prompt.length} tokens; the model's context is ${section.context_length} tokens, leaving no room to generate`);
+  }
+  return queueFor(runtime, entry).submit({ entry, prompt, options, onText, signal: submit.signal }, submit);
+}
+
+async function decodeLoop(runtime: TaskRuntime, job: Job): Promise<GenerateResult> {
+  const { entry, prompt, options, onText, signal } = job;
+  const section = entry.manifest!.generation as GenerationSection;
+  const tokenizer = runtime.tokenizer(entry);
+  const random = new SeededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+  const sampling = isSampling(options);
+  const budget = Math.min(options.maxNewTokens, section.context_length - prompt.length);
+  const vocab = section.vocab_size;
+  const generated: number[] = [];
+  let text = '';
+  let finishReason: FinishReason = 'length';
+  const stepper = makeStepper(entry, section, prompt);
+  const computeStart = performance.now();
+
+  for (let step = 0; step < budget; step++) {
+    if (signal?.aborted) break;
+    const logits = await stepper.next(generated[generated.length - 1]);
+    const row = logits.subarray(logits.length - vocab);
+    const next = sampling
+      ? sample(row, { temperature: options.temperature!, topK: options.topK ?? 0, topP: options.topP ?? 1 }, random)
+      : argmax(row);
+    if (section.eos_token_id !== null && next === section.eos_token_id) {
+      finishReason = 'eos';
+      break;
+    }
+    generated.push(next);
+    const decoded = await tokenizer.decode(generated);
+    // Hold back a trailing partial character (an incomplete UTF-8 sequence decodes to U+FFFD).
+    const settled = decoded.endsWith('\uFFFD') ? text : decoded;
+    const stopAt = firstStop(settled, options.stop);
+    if (stopAt >= 0) {
+      const finalText = settled.slice(0, stopAt);
+      if (finalText.length > text.length) onText?.(finalText.slice(text.length), next);
+      text = finalText;
+      finishReason = 'stop';
+      break;
+    }
+    if (settled.length > text.length) onText?.(settled.slice(text.length), next);
+    text = settled;
+  }
+  if (finishReason !== 'stop') text = await tokenizer.decode(generated);
+  runtime.observer.stage(entry.name, 'compute', (performance.now() - computeStart) / 1000);
+  return { text, tokenIds: generated, finishReason, promptTokens: prompt.length };
+}
+
+function firstStop(text: string, stops: string[] | undefined): number {
+  if (!stops?.length) return -1;
+  let at = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (at < 0 || i < at)) at = i;
+  }
+  return at;
+}
+
+interface Stepper {
+  /** Logits of the last position after feeding `token` (undefined on the first step: the prompt). */
+  next(token: number | undefined): Promise<Float32Array>;
+}
+
+function makeStepper(entry: ModelEntry, section: GenerationSection, prompt: number[]): Stepper {
+  const ids = [...prompt];
+  if (entry.pastModule && section.past_key_values) {
+    const { n_layer, n_head, head_dim } = section.past_key_values;
+    const past = entry.pastModule;
+    let cache: Tensor[] = Array.from({ length: 2 * n_layer }, () => zeros('float32', [1, n_head, 0, head_dim]));
+    return {
+      async next(token) {
+        const feed = token === undefined ? ids : [token];
+        if (token !== undefined) ids.push(token);
+        const inputs = [tensor('int64', [1, feed.length], feed), tensor('int64', [1, ids.length], new Array<number>(ids.length).fill(1)), ...cache];
+        const out = (await past.forward(inputs)) as Tensor[];
+        cache = out.slice(1);
+        return out[0]!.data as Float32Array;
+      },
+    };
+  }
+  const full: TorchScriptModule = entry.module!;
+  return {
+    async next(token) {
+      if (token !== undefined) ids.push(token);
+      const inputs = [tensor('int64', [1, ids.length], ids), tensor('int64', [1, ids.length], new Array<number>(ids.length).fill(1))];
+      const out = await full.forward(inputs);
+      const logits = (Array.isArray(out) ? out[0] : out) as Tensor;
+      return logits.data as Float32Array;
+    },
+  };
+}

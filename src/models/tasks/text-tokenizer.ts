@@ -1,0 +1,85 @@
+/**
+ * A model's tokenizer (HuggingFace's Rust tokenizers, from its tokenizer.json), with the
+ * model's length limit applied: too long is an error unless the caller asks to truncate.
+ */
+import { join } from 'node:path';
+
+import { Tokenizer } from 'tokenizers';
+
+import type { Manifest } from '../manifest.js';
+import { TaskInputError } from './task-errors.js';
+
+export interface Encoded {
+  ids: number[];
+  typeIds: number[];
+}
+
+interface TokenizerSection {
+  file?: string;
+  max_length?: number;
+  pad_token_id?: number | null;
+  add_special_tokens?: boolean;
+}
+
+export class TextTokenizer {
+  readonly maxLength: number;
+  readonly #plain: Tokenizer;
+  readonly #truncating: Tokenizer;
+  readonly #addSpecial: boolean;
+
+  private constructor(plain: Tokenizer, truncating: Tokenizer, maxLength: number, addSpecial: boolean) {
+    this.#plain = plain;
+    this.#truncating = truncating;
+    this.maxLength = maxLength;
+    this.#addSpecial = addSpecial;
+  }
+
+  static load(folder: string, manifest: Manifest): TextTokenizer {
+    const section = (manifest.tokenizer ?? {}) as TokenizerSection;
+    const path = join(folder, section.file ?? 'tokenizer.json');
+    const maxLength = Math.min(section.max_length ?? Infinity, manifest.max_sequence_length ?? Infinity);
+    const limit = Number.isFinite(maxLength) ? maxLength : 512;
+    let plain: Tokenizer;
+    let truncating: Tokenizer;
+    try {
+      plain = Tokenizer.fromFile(path);
+      truncating = Tokenizer.fromFile(path);
+    } catch (error) {
+      throw new Error(`cannot read the tokenizer ${path}: ${(error as Error).message}`);
+    }
+    plain.disablePadding();
+    plain.disableTruncation();
+    truncating.disablePadding();
+    truncating.setTruncation(limit);
+    return new TextTokenizer(plain, truncating, limit, section.add_special_tokens ?? true);
+  }
+
+  /** Encode texts; longer than the limit is a TaskInputError unless `truncate`. */
+  async encode(texts: string[], truncate: boolean): Promise<Encoded[]> {
+    const tokenizer = truncate ? this.#truncating : this.#plain;
+    const encodings = await tokenizer.encodeBatch(texts, { addSpecialTokens: this.#addSpecial });
+    return encodings.map((e, i) => {
+      const ids = e.getIds();
+      if (ids.length > this.maxLength) {
+        throw new TaskInputError(
+          `text ${i} is ${ids.length} tokens long, more than the model's limit of ${this.maxLength} tokens; shorten it or pass "truncate": true`,
+        );
+      }
+      return { ids, typeIds: e.getTypeIds() };
+    });
+  }
+
+  /** Token ids and the tokens they stand for, for /tokenize. */
+  async tokenize(text: string, addSpecialTokens: boolean): Promise<{ id: number; text: string; start: number; stop: number; special: boolean }[]> {
+    const e = await this.#plain.encode(text, null, { addSpecialTokens });
+    const ids = e.getIds();
+    const tokens = e.getTokens();
+    const offsets = e.getOffsets();
+    const special = e.getSpecialTokensMask();
+    return ids.map((id, i) => ({ id, text: tokens[i]!, start: offsets[i]![0] ?? 0, stop: offsets[i]![1] ?? 0, special: special[i] === 1 }));
+  }
+
+  async decode(ids: number[], skipSpecialTokens = true): Promise<string> {
+    return this.#plain.decode(ids, skipSpecialTokens);
+  }
+}
