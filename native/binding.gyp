@@ -16,7 +16,8 @@
         "src/worker_pool.cc",
         "src/tensor_codec.cc",
         "src/script_module.cc",
-        "src/runtime_info.cc"
+        "src/runtime_info.cc",
+        "src/similarity.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

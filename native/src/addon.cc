@@ -6,6 +6,7 @@
 
 #include "runtime_info.h"
 #include "script_module.h"
+#include "similarity.h"
 
 namespace atenspace {
 
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([addon] { addon->Stop(); });
   InitRuntimeInfo(env, exports);
   ScriptModule::Init(env, exports);
+  InitSimilarity(env, exports);
   return exports;
 }
 

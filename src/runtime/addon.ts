@@ -44,6 +44,7 @@ export interface NativeAddon {
   configure(options: { workers?: number; intraOpThreads?: number; interOpThreads?: number }): NativeInfo;
   cudaMemory(device: number): { allocated: number; reserved: number } | null;
   trimMemory(): boolean;
+  topK(request: import('./similarity.js').TopKRequest): Promise<import('./similarity.js').TopKResult[]>;
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'atenspace.node');

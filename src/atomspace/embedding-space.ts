@@ -1,0 +1,146 @@
+/**
+ * One embedding space (a model name and a dimension): every vector in one contiguous,
+ * pre-normalised Float32Array, so cosine similarity against all of them is one matrix-vector
+ * product. Rows are append-only: replacing or removing a vector tombstones its row, so a
+ * query in flight (which holds the arrays it started with) never sees a row change meaning.
+ * `compact()` drops tombstones when no query is running.
+ */
+export const REMOVED = 0xffff;
+
+export class EmbeddingError extends Error {
+  readonly code = 'BAD_EMBEDDING';
+}
+
+export interface SpaceView {
+  matrix: Float32Array;
+  rows: number;
+  rowTypes: Uint16Array;
+  rowAtoms: Int32Array;
+}
+
+export class EmbeddingSpace {
+  #matrix: Float32Array;
+  #rowTypes: Uint16Array;
+  #rowAtoms: Int32Array;
+  #rows = 0;
+  readonly #rowOf = new Map<number, number>();
+
+  constructor(
+    readonly name: string,
+    readonly dim: number,
+    readonly model: string | null,
+    capacity = 1024,
+  ) {
+    if (!Number.isInteger(dim) || dim < 1 || dim > 65536) throw new EmbeddingError(`space '${name}': dimension must be 1..65536`);
+    this.#matrix = new Float32Array(capacity * dim);
+    this.#rowTypes = new Uint16Array(capacity).fill(REMOVED);
+    this.#rowAtoms = new Int32Array(capacity).fill(-1);
+  }
+
+  /** Vectors held (not counting tombstones). */
+  get size(): number {
+    return this.#rowOf.size;
+  }
+
+  /** Rows used, tombstones included. */
+  get rows(): number {
+    return this.#rows;
+  }
+
+  has(atomId: number): boolean {
+    return this.#rowOf.has(atomId);
+  }
+
+  /** L2-normalise a vector; throws on a wrong length, a non-finite value or zero norm. */
+  normalize(vector: ArrayLike<number>): Float32Array {
+    if (vector.length !== this.dim) throw new EmbeddingError(`space '${this.name}' holds ${this.dim}-dimensional vectors, got ${vector.length}`);
+    let norm = 0;
+    for (let i = 0; i < vector.length; i++) {
+      const v = vector[i]!;
+      if (!Number.isFinite(v)) throw new EmbeddingError(`embedding value ${i} is not a finite number`);
+      norm += v * v;
+    }
+    if (norm === 0) throw new EmbeddingError('embedding has zero norm');
+    const out = new Float32Array(this.dim);
+    const scale = 1 / Math.sqrt(norm);
+    for (let i = 0; i < vector.length; i++) out[i] = vector[i]! * scale;
+    return out;
+  }
+
+  /** Set the atom's vector (normalised here); replaces an earlier one. */
+  set(atomId: number, typeCode: number, vector: ArrayLike<number>): void {
+    const normalized = this.normalize(vector);
+    this.remove(atomId);
+    if (this.#rows === this.#rowAtoms.length) this.#grow();
+    const row = this.#rows++;
+    this.#matrix.set(normalized, row * this.dim);
+    this.#rowTypes[row] = typeCode;
+    this.#rowAtoms[row] = atomId;
+    this.#rowOf.set(atomId, row);
+  }
+
+  remove(atomId: number): boolean {
+    const row = this.#rowOf.get(atomId);
+    if (row === undefined) return false;
+    this.#rowTypes[row] = REMOVED;
+    this.#rowAtoms[row] = -1;
+    this.#rowOf.delete(atomId);
+    return true;
+  }
+
+  /** The atom's normalised vector (a copy). */
+  get(atomId: number): Float32Array | undefined {
+    const row = this.#rowOf.get(atomId);
+    return row === undefined ? undefined : this.#matrix.slice(row * this.dim, (row + 1) * this.dim);
+  }
+
+  /** The arrays as they are now; later writes never change what these rows mean. */
+  view(): SpaceView {
+    return { matrix: this.#matrix, rows: this.#rows, rowTypes: this.#rowTypes, rowAtoms: this.#rowAtoms };
+  }
+
+  /** Every (atom id, vector) pair, for snapshots. */
+  *entries(): Generator<[number, Float32Array]> {
+    for (const [atomId, row] of this.#rowOf) yield [atomId, this.#matrix.subarray(row * this.dim, (row + 1) * this.dim)];
+  }
+
+  /** Rewrite without tombstones (into new arrays: a running query keeps the old ones). */
+  compact(): void {
+    if (this.#rows === this.#rowOf.size) return;
+    const capacity = Math.max(1024, this.#rowOf.size * 2);
+    const matrix = new Float32Array(capacity * this.dim);
+    const rowTypes = new Uint16Array(capacity).fill(REMOVED);
+    const rowAtoms = new Int32Array(capacity).fill(-1);
+    let next = 0;
+    for (let row = 0; row < this.#rows; row++) {
+      const atom = this.#rowAtoms[row]!;
+      if (atom < 0) continue;
+      matrix.set(this.#matrix.subarray(row * this.dim, (row + 1) * this.dim), next * this.dim);
+      rowTypes[next] = this.#rowTypes[row]!;
+      rowAtoms[next] = atom;
+      this.#rowOf.set(atom, next);
+      next++;
+    }
+    this.#matrix = matrix;
+    this.#rowTypes = rowTypes;
+    this.#rowAtoms = rowAtoms;
+    this.#rows = next;
+  }
+
+  get tombstones(): number {
+    return this.#rows - this.#rowOf.size;
+  }
+
+  #grow(): void {
+    const capacity = this.#rowAtoms.length * 2;
+    const matrix = new Float32Array(capacity * this.dim);
+    matrix.set(this.#matrix);
+    const rowTypes = new Uint16Array(capacity).fill(REMOVED);
+    rowTypes.set(this.#rowTypes);
+    const rowAtoms = new Int32Array(capacity).fill(-1);
+    rowAtoms.set(this.#rowAtoms);
+    this.#matrix = matrix;
+    this.#rowTypes = rowTypes;
+    this.#rowAtoms = rowAtoms;
+  }
+}
