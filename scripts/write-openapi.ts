@@ -2,7 +2,8 @@
  * Writes openapi.yaml from the served spec (the routes' TypeBox schemas). The openapi test
  * fails when the committed file differs: run `npm run openapi` after changing a route.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,11 +12,13 @@ import { loadConfig } from '../src/server/config.js';
 
 export async function servedSpecYaml(): Promise<string> {
   // No models are needed to describe the API: an empty repository keeps it independent of them.
-  const config = loadConfig({ MODEL_REPOSITORY: '/nonexistent-model-repository', LOAD_MODELS: 'none', LOG_LEVEL: 'silent' }, []);
+  const dataDir = mkdtempSync(join(tmpdir(), 'atenspace-openapi-'));
+  const config = loadConfig({ MODEL_REPOSITORY: '/nonexistent-model-repository', LOAD_MODELS: 'none', LOG_LEVEL: 'silent', DATA_DIR: dataDir }, []);
   const { app } = await buildApp(config, { logger: false });
   await app.ready();
   const yaml = app.swagger({ yaml: true });
   await app.close();
+  rmSync(dataDir, { recursive: true, force: true });
   return yaml;
 }
 

@@ -6,6 +6,11 @@ import type { IncomingMessage } from 'node:http';
 
 import Fastify, { type FastifyInstance } from 'fastify';
 
+import { readFile } from 'node:fs/promises';
+
+import { AtomSpace } from '../atomspace/atomspace.js';
+import { SimilaritySearch } from '../atomspace/similarity.js';
+import type { TypeDefinition } from '../atomspace/types.js';
 import { ModelRegistry } from '../models/registry.js';
 import { ModelRepository } from '../models/repository.js';
 import { ResponseCache } from '../models/response-cache.js';
@@ -17,7 +22,9 @@ import { errorHandler } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { inferRoutes } from './routes/infer.js';
+import { atomRoutes } from './routes/atoms.js';
 import { compatRoutes } from './routes/compat.js';
+import { ConfigError } from './config.js';
 import { modelRoutes } from './routes/models.js';
 import { taskInferRoutes } from './routes/task-infer.js';
 
@@ -46,7 +53,8 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     genReqId: requestIds(),
     requestIdHeader: false,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Path and query strings are coerced to the declared types; bodies keep unknown fields so they can be named in errors.
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
 
   const metrics = new ServerMetrics();
@@ -70,8 +78,18 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   metrics.unloadListeners.push((model) => responseCache.dropModel(model));
   const tasks = new TaskRuntime(registry, metrics);
 
+  const { atomspace, recovered } = await AtomSpace.open({
+    dataDir: config.dataDir,
+    types: await readAtomTypes(config.atomTypes),
+    snapshotBytes: config.snapshotBytes,
+    journalObserver: metrics.journal,
+  });
+  metrics.atomCounts = () => atomspace.countsByType();
+  const similarity = new SimilaritySearch(atomspace, { approximateFrom: config.approximateFrom || 0, observer: metrics.similarity });
+
   let startupDone = config.loadModels === 'none';
-  const context: ServerContext = { config, registry, metrics, tasks, responseCache, startupDone: () => startupDone };
+  const context: ServerContext = { config, registry, metrics, tasks, responseCache, atomspace, similarity, startupDone: () => startupDone };
+  app.log.info({ dataDir: config.dataDir, atoms: recovered.atoms, truncatedBytes: recovered.truncatedBytes }, 'atomspace recovered');
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
@@ -94,6 +112,8 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
         { name: 'inference', description: 'Run models' },
         { name: 'models', description: 'Model repository and cache' },
         { name: 'kserve-v2', description: 'KServe v2 / Open Inference Protocol' },
+        { name: 'embeddings', description: 'TEI- and OpenAI-compatible embeddings' },
+        { name: 'atomspace', description: 'The AtomSpace: atoms, links, embeddings, similarity' },
         { name: 'health', description: 'Health and metrics' },
       ],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API_KEY, when the server sets one' } } },
@@ -107,9 +127,11 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   await app.register(async (scope) => inferRoutes(scope, context));
   await app.register(async (scope) => taskInferRoutes(scope, context));
   await app.register(async (scope) => compatRoutes(scope, context));
+  await app.register(async (scope) => atomRoutes(scope, context));
 
   app.addHook('onClose', async () => {
     await registry.close();
+    await atomspace.close();
   });
 
   const loadStartupModels = async () => {
@@ -133,4 +155,16 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   };
 
   return { app, context, loadStartupModels };
+}
+
+/** Extra atom types from the ATOM_TYPES file, if any. */
+async function readAtomTypes(path: string | undefined): Promise<TypeDefinition[]> {
+  if (!path) return [];
+  try {
+    const value = JSON.parse(await readFile(path, 'utf8')) as unknown;
+    if (!Array.isArray(value)) throw new Error('expected an array of {name, parent, unordered?}');
+    return value as TypeDefinition[];
+  } catch (error) {
+    throw new ConfigError(`ATOM_TYPES ${path}: ${(error as Error).message}`);
+  }
 }

@@ -20,6 +20,10 @@ export interface ServerConfig {
   instances: number;
   responseCacheSize: number;
   embedModel: string | undefined;
+  dataDir: string;
+  atomTypes: string | undefined;
+  snapshotBytes: number;
+  approximateFrom: number;
   workerThreads: number | undefined;
   intraOpThreads: number | undefined;
   interOpThreads: number | undefined;
@@ -102,6 +106,10 @@ const SETTINGS: Setting[] = [
   { key: 'maxBatchTokens', env: 'MAX_BATCH_TOKENS', flag: 'max-batch-tokens', default: '16384', help: 'padded tokens (rows x longest text) per batch of text inputs', parse: integer(1, 10_000_000) },
   { key: 'responseCacheSize', env: 'RESPONSE_CACHE_SIZE', flag: 'response-cache-size', default: '0', help: 'bytes of finished responses cached per server, LRU (0: off); never for sampling', parse: parseBytes },
   { key: 'embedModel', env: 'EMBED_MODEL', flag: 'embed-model', default: '', help: 'model for /embed, /tokenize and /v1/embeddings requests that name none (default: the first embedding model)', parse: (v) => v || undefined },
+  { key: 'dataDir', env: 'DATA_DIR', flag: 'data-dir', default: './data', help: "the AtomSpace's journal and snapshots", parse: (v) => v },
+  { key: 'atomTypes', env: 'ATOM_TYPES', flag: 'atom-types', default: '', help: 'JSON file of extra atom types: [{"name", "parent", "unordered"?}]', parse: (v) => v || undefined },
+  { key: 'snapshotBytes', env: 'SNAPSHOT_BYTES', flag: 'snapshot-bytes', default: '64MiB', help: 'journal size that triggers a snapshot (and drops older journals)', parse: parseBytes },
+  { key: 'approximateFrom', env: 'APPROXIMATE_FROM', flag: 'approximate-from', default: '100000', help: 'vectors in a space from which /atoms/similar uses the HNSW index unless exact is asked (0: always)', parse: integer(0, 2 ** 31) },
   { key: 'instances', env: 'INSTANCES', flag: 'instances', default: '1', help: 'concurrent executions per model', parse: integer(1, 64) },
   { key: 'workerThreads', env: 'WORKER_THREADS', flag: 'worker-threads', default: 'auto', help: "threads of the addon's pool (auto: one per core)", parse: optionalInteger(1, 1024) },
   { key: 'intraOpThreads', env: 'INTRA_OP_THREADS', flag: 'intra-op-threads', default: 'auto', help: 'LibTorch intra-op threads (auto: LibTorch default)', parse: optionalInteger(1, 1024) },

@@ -1,4 +1,6 @@
 /** What the routes share: the settings, the model registry and the metrics. */
+import type { AtomSpace } from '../atomspace/atomspace.js';
+import type { SimilaritySearch } from '../atomspace/similarity.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { ResponseCache } from '../models/response-cache.js';
 import type { TaskRuntime } from '../models/tasks/task-runtime.js';
@@ -11,6 +13,8 @@ export interface ServerContext {
   metrics: ServerMetrics;
   tasks: TaskRuntime;
   responseCache: ResponseCache;
+  atomspace: AtomSpace;
+  similarity: SimilaritySearch;
   /** True once the start-up models have loaded (or failed) and warmed up. */
   startupDone: () => boolean;
 }

@@ -1,6 +1,9 @@
 /** Every error becomes `{ error, code }` JSON with the status that says whose fault it was. */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
+import { AtomSpaceError } from '../atomspace/atomspace.js';
+import { EmbeddingError } from '../atomspace/embedding-space.js';
+import { TypeError_ as AtomTypeError } from '../atomspace/types.js';
 import { CancelledError, DeadlineExceededError, QueueFullError } from '../models/batcher.js';
 import { MemoryLimitError, ModelNotFoundError, ModelNotReadyError } from '../models/registry.js';
 import { TaskInputError } from '../models/tasks/task-errors.js';
@@ -25,6 +28,11 @@ export interface ErrorBody {
 export function toHttp(error: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
   const e = error as FastifyError & { code?: string };
   if (error instanceof HttpError) return { status: error.statusCode, body: { error: error.message, code: error.code } };
+  if (error instanceof AtomSpaceError) {
+    const status = { ATOM_NOT_FOUND: 404, SPACE_NOT_FOUND: 404, HAS_INCOMING: 409, BAD_ATOM: 400 }[error.code];
+    return { status, body: { error: e.message, code: error.code } };
+  }
+  if (error instanceof EmbeddingError || error instanceof AtomTypeError) return { status: 400, body: { error: e.message, code: error.code } };
   if (error instanceof InputError || error instanceof TaskInputError) return { status: 400, body: { error: e.message, code: 'BAD_INPUT' } };
   if (error instanceof ModelNotFoundError) return { status: 404, body: { error: e.message, code: 'MODEL_NOT_FOUND' } };
   if (error instanceof ModelNotReadyError) return { status: 503, body: { error: e.message, code: 'MODEL_NOT_READY' } };

@@ -19,7 +19,17 @@ async function main(): Promise<void> {
     ...(config.intraOpThreads ? { intraOpThreads: config.intraOpThreads } : {}),
     ...(config.interOpThreads ? { interOpThreads: config.interOpThreads } : {}),
   });
-  const { app, loadStartupModels } = await buildApp(config);
+  let built;
+  try {
+    built = await buildApp(config);
+  } catch (error) {
+    if (error instanceof ConfigError || (error as { code?: string }).code === 'BAD_ATOM_TYPE') {
+      console.error(`atenspace-serve: ${(error as Error).message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const { app, loadStartupModels } = built;
   const info = runtimeInfo();
   app.log.info({ libtorch: info.libtorch, cuda: info.cudaAvailable, intraOpThreads: info.intraOpThreads, workerThreads: info.workerThreads, repository: config.modelRepository }, 'runtime');
 

@@ -29,6 +29,13 @@ export class ServerMetrics implements ModelObserver {
   readonly responseCacheMisses: Counter<'model'>;
   readonly responseCacheEvictions: Counter<'model'>;
   readonly responseCacheBytes: Gauge;
+  readonly atoms: Gauge<'type'>;
+  readonly similarityDuration: Histogram<'space' | 'mode'>;
+  readonly similarityCandidates: Histogram<'space' | 'mode'>;
+  readonly journalBytes: Gauge;
+  readonly journalFsync: Histogram;
+  /** Atom counts by type, read at scrape time; set by the app. */
+  atomCounts: () => Map<string, number> = () => new Map();
   /** The task of a model, for the `task` label; set by the app from its registry. */
   taskOf: (model: string) => string = () => 'unknown';
   /** Called when a model is unloaded (the response cache forgets it). */
@@ -98,7 +105,46 @@ export class ServerMetrics implements ModelObserver {
     this.responseCacheMisses = new Counter({ name: `${METRIC_PREFIX}response_cache_misses_total`, help: 'Cacheable requests not in the response cache', labelNames: ['model'], registers });
     this.responseCacheEvictions = new Counter({ name: `${METRIC_PREFIX}response_cache_evictions_total`, help: 'Responses evicted to stay within RESPONSE_CACHE_SIZE', labelNames: ['model'], registers });
     this.responseCacheBytes = new Gauge({ name: `${METRIC_PREFIX}response_cache_bytes`, help: 'Bytes held by the response cache', registers });
+    const counts = () => this.atomCounts();
+    this.atoms = new Gauge({
+      name: `${METRIC_PREFIX}atoms`,
+      help: 'Atoms in the AtomSpace by type',
+      labelNames: ['type'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [type, n] of counts()) this.set({ type }, n);
+      },
+    });
+    this.similarityDuration = new Histogram({
+      name: `${METRIC_PREFIX}similarity_duration_seconds`,
+      help: 'Nearest-atom search time by embedding space and mode (exact, approximate)',
+      labelNames: ['space', 'mode'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.similarityCandidates = new Histogram({
+      name: `${METRIC_PREFIX}similarity_candidates`,
+      help: 'Vectors scanned (exact) or visited (approximate, estimated) per search',
+      labelNames: ['space', 'mode'],
+      buckets: exponentialBuckets(10, 4, 10),
+      registers,
+    });
+    this.journalBytes = new Gauge({ name: `${METRIC_PREFIX}journal_bytes`, help: 'Bytes in the current AtomSpace journal file', registers });
+    this.journalFsync = new Histogram({ name: `${METRIC_PREFIX}journal_fsync_duration_seconds`, help: 'fdatasync time per journal group commit', buckets: SECONDS_BUCKETS, registers });
   }
+
+  readonly journal = {
+    fsync: (seconds: number) => this.journalFsync.observe(seconds),
+    bytes: (total: number) => this.journalBytes.set(total),
+  };
+
+  readonly similarity = {
+    query: (space: string, seconds: number, scanned: number, mode: 'exact' | 'approximate') => {
+      this.similarityDuration.observe({ space, mode }, seconds);
+      this.similarityCandidates.observe({ space, mode }, scanned);
+    },
+  };
 
   /** The response cache's observer. */
   readonly responseCache = {

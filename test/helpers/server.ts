@@ -1,4 +1,6 @@
 /** Build the app over the test model repository, in-process (inject) or on a real socket. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { type App, buildApp } from '../../src/server/app.js';
@@ -20,7 +22,14 @@ export function embedderCases(): EmbedderCase[] {
 /** An app over the fixture repository; `env` overrides settings (LOAD_MODELS defaults to the embedder). */
 export async function testApp(env: Record<string, string> = {}): Promise<App> {
   const config = loadConfig(
-    { MODEL_REPOSITORY: join(serverFixtures(), 'models'), LOAD_MODELS: 'demo-embedder', DEVICE: 'cpu', LOG_LEVEL: 'silent', ...env },
+    {
+      MODEL_REPOSITORY: join(serverFixtures(), 'models'),
+      LOAD_MODELS: 'demo-embedder',
+      DEVICE: 'cpu',
+      LOG_LEVEL: 'silent',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'atenspace-data-')),
+      ...env,
+    },
     [],
   );
   const built = await buildApp(config, { logger: false });
