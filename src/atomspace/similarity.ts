@@ -1,9 +1,15 @@
 /**
  * Nearest atoms in an embedding space. Exact search is one native matrix product over the
  * space's contiguous matrix (queries that arrive together are batched into one product);
- * spaces at or above `approximateFrom` vectors also get an HNSW index (usearch), used unless
- * the caller asks for exact results.
+ * spaces at or above `approximateFrom` vectors also get an HNSW index (usearch), built on a
+ * worker thread, then kept in step with the space; it is used once built, unless the caller
+ * asks for exact results. Until it is ready, searches are exact.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+
 import usearch from 'usearch';
 
 import { Batcher } from '../models/batcher.js';
@@ -30,6 +36,26 @@ export interface SimilarHit {
   score: number;
 }
 
+export interface HnswOptions {
+  /** Graph degree (M). */
+  connectivity: number;
+  /** Candidate list size while building (efConstruction). */
+  expansionAdd: number;
+  /** Candidate list size while searching (ef): higher is slower and more exact. */
+  expansionSearch: number;
+}
+
+export const DEFAULT_HNSW: HnswOptions = { connectivity: 16, expansionAdd: 128, expansionSearch: 128 };
+
+type UIndex = InstanceType<typeof usearch.Index>;
+
+interface IndexEntry {
+  index: UIndex | undefined;
+  /** Rows of the space already in the index. */
+  synced: number;
+  building: Promise<void> | undefined;
+}
+
 export interface SimilarityObserver {
   query(space: string, seconds: number, scanned: number, mode: 'exact' | 'approximate'): void;
 }
@@ -44,12 +70,28 @@ interface ExactItem {
 
 export class SimilaritySearch {
   readonly #batchers = new Map<string, Batcher<ExactItem, SimilarHit[]>>();
-  readonly #indexes = new Map<string, { index: InstanceType<typeof usearch.Index>; synced: number }>();
+  readonly #indexes = new Map<string, IndexEntry>();
+  readonly #hnsw: HnswOptions;
 
   constructor(
     private readonly atoms: AtomSpace,
-    private readonly options: { approximateFrom: number; observer?: SimilarityObserver },
-  ) {}
+    private readonly options: { approximateFrom: number; observer?: SimilarityObserver; hnsw?: Partial<HnswOptions> },
+  ) {
+    this.#hnsw = { ...DEFAULT_HNSW, ...options.hnsw };
+  }
+
+  /** Build (or finish building) the space's HNSW index now; resolves when it is usable. */
+  async buildIndex(spaceName: string): Promise<void> {
+    const space = this.atoms.space(spaceName);
+    if (!space) throw new AtomSpaceError('SPACE_NOT_FOUND', `no embedding space '${spaceName}'`);
+    this.#entry(space);
+    await this.#indexes.get(space.name)!.building;
+  }
+
+  /** Whether the space's HNSW index is built. */
+  indexReady(spaceName: string): boolean {
+    return this.#indexes.get(spaceName)?.index !== undefined;
+  }
 
   async search(query: SimilarQuery): Promise<SimilarHit[]> {
     const space = this.atoms.space(query.space);
@@ -63,8 +105,11 @@ export class SimilaritySearch {
     const mode = query.mode ?? 'auto';
     let hits: SimilarHit[];
     let used: 'exact' | 'approximate' = 'exact';
-    if (mode === 'approximate' || (mode === 'auto' && space.size >= this.options.approximateFrom)) {
-      hits = this.#approximate(space, vector, k, query.type, threshold);
+    const wantsIndex = mode === 'approximate' || (mode === 'auto' && space.size >= this.options.approximateFrom);
+    if (mode === 'approximate') await this.buildIndex(space.name);
+    const index = wantsIndex ? this.#entry(space) : undefined;
+    if (index) {
+      hits = this.#approximate(space, index, vector, k, query.type, threshold);
       used = 'approximate';
     } else {
       hits = await this.#batcher(space).submit({ vector, k, type: query.type, threshold, space: space.name });
@@ -111,9 +156,8 @@ export class SimilaritySearch {
     return batcher;
   }
 
-  /** HNSW search (built on first use, then kept in step with the space). */
-  #approximate(space: EmbeddingSpace, vector: Float32Array, k: number, type: string | undefined, threshold: number): SimilarHit[] {
-    const index = this.#index(space);
+  /** HNSW search. */
+  #approximate(space: EmbeddingSpace, index: UIndex, vector: Float32Array, k: number, type: string | undefined, threshold: number): SimilarHit[] {
     const mask = type ? this.atoms.types.mask(type) : undefined;
     // usearch has no filter callback: fetch more and filter here.
     // Removed atoms stay in the graph until a rebuild: over-fetch by the tombstones too.
@@ -135,38 +179,89 @@ export class SimilaritySearch {
     return hits;
   }
 
-  #index(space: EmbeddingSpace) {
+  /** The space's index when built and synced; starts a background build when there is none. */
+  #entry(space: EmbeddingSpace): UIndex | undefined {
     let entry = this.#indexes.get(space.name);
     if (!entry) {
-      const index = new usearch.Index({ metric: 'ip', connectivity: 16, dimensions: space.dim, expansion_add: 128, expansion_search: 96, quantization: 'f32' } as never);
-      entry = { index, synced: 0 };
+      entry = { index: undefined, synced: 0, building: undefined };
       this.#indexes.set(space.name, entry);
     }
-    // Bring the index up to date with the space (rows are append-only; removals are tombstones).
-    if (entry.synced !== space.rows) this.#sync(space, entry);
+    if (!entry.index) {
+      entry.building ??= this.#build(space, entry).finally(() => {
+        entry.building = undefined;
+      });
+      return undefined;
+    }
+    if (entry.synced > space.rows) {
+      // The space was compacted (rows renumbered): rebuild in the background, exact until then.
+      entry.index = undefined;
+      entry.synced = 0;
+      return this.#entry(space);
+    }
+    if (entry.synced < space.rows) this.#sync(space, entry);
     return entry.index;
   }
 
-  #sync(space: EmbeddingSpace, entry: { index: InstanceType<typeof usearch.Index>; synced: number }): void {
+  /** Build from the rows as they are now on a worker thread; later rows are synced after. */
+  async #build(space: EmbeddingSpace, entry: IndexEntry): Promise<void> {
     const view = space.view();
-    if (view.rows < entry.synced) {
-      // The space was compacted: rebuild from scratch.
-      entry.index = new usearch.Index({ metric: 'ip', connectivity: 16, dimensions: space.dim, expansion_add: 128, expansion_search: 96, quantization: 'f32' } as never);
-      entry.synced = 0;
+    const keys: bigint[] = [];
+    const vectors = new Float32Array(space.size * space.dim);
+    for (let row = 0; row < view.rows; row++) {
+      const id = view.rowAtoms[row]!;
+      if (id < 0) continue;
+      vectors.set(view.matrix.subarray(row * space.dim, (row + 1) * space.dim), keys.length * space.dim);
+      keys.push(BigInt(id));
     }
+    const dir = mkdtempSync(join(tmpdir(), 'atenspace-hnsw-'));
+    const path = join(dir, 'index.usearch');
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const worker = new Worker(new URL(`./hnsw-build-worker.${ext}`, import.meta.url), {
+          workerData: { dim: space.dim, ...this.#hnsw, keys: BigUint64Array.from(keys), vectors: vectors.subarray(0, keys.length * space.dim), path },
+        });
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+        worker.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`HNSW build worker exited with ${code}`))));
+      });
+      const index = this.#newIndex(space.dim);
+      index.load(path);
+      entry.index = index;
+      entry.synced = view.rows;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  #newIndex(dim: number): UIndex {
+    return new usearch.Index({
+      metric: 'ip',
+      dimensions: dim,
+      connectivity: this.#hnsw.connectivity,
+      expansion_add: this.#hnsw.expansionAdd,
+      expansion_search: this.#hnsw.expansionSearch,
+      quantization: 'f32',
+    } as never);
+  }
+
+  /** Add the rows appended since the last sync (replaced vectors are re-added). */
+  #sync(space: EmbeddingSpace, entry: IndexEntry): void {
+    const view = space.view();
+    const index = entry.index!;
     const keys: bigint[] = [];
     const rows: number[] = [];
     for (let row = entry.synced; row < view.rows; row++) {
       const id = view.rowAtoms[row]!;
       if (id < 0) continue;
-      if (entry.index.contains(BigInt(id))) entry.index.remove(BigInt(id));
+      if (index.contains(BigInt(id))) index.remove(BigInt(id));
       keys.push(BigInt(id));
       rows.push(row);
     }
     if (keys.length) {
       const vectors = new Float32Array(keys.length * space.dim);
       rows.forEach((row, i) => vectors.set(view.matrix.subarray(row * space.dim, (row + 1) * space.dim), i * space.dim));
-      entry.index.add(BigUint64Array.from(keys), vectors);
+      index.add(BigUint64Array.from(keys), vectors);
     }
     entry.synced = view.rows;
   }

@@ -85,7 +85,11 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     journalObserver: metrics.journal,
   });
   metrics.atomCounts = () => atomspace.countsByType();
-  const similarity = new SimilaritySearch(atomspace, { approximateFrom: config.approximateFrom || 0, observer: metrics.similarity });
+  const similarity = new SimilaritySearch(atomspace, {
+    approximateFrom: config.approximateFrom,
+    observer: metrics.similarity,
+    hnsw: { connectivity: config.hnswConnectivity, expansionAdd: config.hnswExpansionAdd, expansionSearch: config.hnswExpansionSearch },
+  });
 
   let startupDone = config.loadModels === 'none';
   const context: ServerContext = { config, registry, metrics, tasks, responseCache, atomspace, similarity, startupDone: () => startupDone };

@@ -24,6 +24,9 @@ export interface ServerConfig {
   atomTypes: string | undefined;
   snapshotBytes: number;
   approximateFrom: number;
+  hnswConnectivity: number;
+  hnswExpansionAdd: number;
+  hnswExpansionSearch: number;
   workerThreads: number | undefined;
   intraOpThreads: number | undefined;
   interOpThreads: number | undefined;
@@ -110,6 +113,9 @@ const SETTINGS: Setting[] = [
   { key: 'atomTypes', env: 'ATOM_TYPES', flag: 'atom-types', default: '', help: 'JSON file of extra atom types: [{"name", "parent", "unordered"?}]', parse: (v) => v || undefined },
   { key: 'snapshotBytes', env: 'SNAPSHOT_BYTES', flag: 'snapshot-bytes', default: '64MiB', help: 'journal size that triggers a snapshot (and drops older journals)', parse: parseBytes },
   { key: 'approximateFrom', env: 'APPROXIMATE_FROM', flag: 'approximate-from', default: '100000', help: 'vectors in a space from which /atoms/similar uses the HNSW index unless exact is asked (0: always)', parse: integer(0, 2 ** 31) },
+  { key: 'hnswConnectivity', env: 'HNSW_CONNECTIVITY', flag: 'hnsw-connectivity', default: '16', help: 'HNSW graph degree (M)', parse: integer(2, 256) },
+  { key: 'hnswExpansionAdd', env: 'HNSW_EXPANSION_ADD', flag: 'hnsw-expansion-add', default: '128', help: 'HNSW candidates while building (efConstruction)', parse: integer(1, 4096) },
+  { key: 'hnswExpansionSearch', env: 'HNSW_EXPANSION_SEARCH', flag: 'hnsw-expansion-search', default: '128', help: 'HNSW candidates while searching (ef): higher is slower and closer to exact', parse: integer(1, 4096) },
   { key: 'instances', env: 'INSTANCES', flag: 'instances', default: '1', help: 'concurrent executions per model', parse: integer(1, 64) },
   { key: 'workerThreads', env: 'WORKER_THREADS', flag: 'worker-threads', default: 'auto', help: "threads of the addon's pool (auto: one per core)", parse: optionalInteger(1, 1024) },
   { key: 'intraOpThreads', env: 'INTRA_OP_THREADS', flag: 'intra-op-threads', default: 'auto', help: 'LibTorch intra-op threads (auto: LibTorch default)', parse: optionalInteger(1, 1024) },

@@ -98,3 +98,20 @@ t.test('approximate (HNSW) search: recall@10 >= 0.95 on a random set', async (t)
   const recall = found / (n * 10);
   t.ok(recall >= 0.95, `recall@10 = ${recall.toFixed(3)}`);
 });
+
+t.test('auto mode searches exactly until the index is built, then uses it', async (t) => {
+  const { atomspace, raw, rand } = await build(2000, 16, 3);
+  t.teardown(() => atomspace.close());
+  const search = new SimilaritySearch(atomspace, { approximateFrom: 1000 });
+  const q = Array.from({ length: 16 }, rand);
+  const first = await search.search({ space: 'rand', vector: q, k: 5 });
+  t.same(first.map((h) => h.id), bruteForce(raw, q, 5).map((w) => w.id), 'exact while the index builds in the background');
+  await search.buildIndex('rand');
+  t.ok(search.indexReady('rand'));
+  const later = await search.search({ space: 'rand', vector: q, k: 5 });
+  t.equal(later.length, 5);
+  // Atoms added after the build are found too (the index is kept in step).
+  const added = (await atomspace.addNode({ type: 'ConceptNode', name: 'late', embeddings: [{ space: 'rand', model: null, vector: q }] })).atom.id;
+  const withNew = await search.search({ space: 'rand', vector: q, k: 1 });
+  t.equal(withNew[0]!.id, added);
+});
