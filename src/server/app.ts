@@ -25,7 +25,7 @@ import { inferRoutes } from './routes/infer.js';
 import { atomRoutes } from './routes/atoms.js';
 import { compatRoutes } from './routes/compat.js';
 import { ConfigError } from './config.js';
-import { modelRoutes } from './routes/models.js';
+import { deviceMemory, modelRoutes } from './routes/models.js';
 import { taskInferRoutes } from './routes/task-infer.js';
 
 export const API_VERSION = '0.1.0';
@@ -85,6 +85,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     journalObserver: metrics.journal,
   });
   metrics.atomCounts = () => atomspace.countsByType();
+  metrics.deviceMemoryOf = deviceMemory;
   const similarity = new SimilaritySearch(atomspace, {
     approximateFrom: config.approximateFrom,
     observer: metrics.similarity,

@@ -34,6 +34,9 @@ export class ServerMetrics implements ModelObserver {
   readonly similarityCandidates: Histogram<'space' | 'mode'>;
   readonly journalBytes: Gauge;
   readonly journalFsync: Histogram;
+  readonly deviceMemory: Gauge<'device' | 'kind'>;
+  /** CUDA memory per device, read at scrape time; set by the app. */
+  deviceMemoryOf: () => { device: string; allocated: number; reserved: number }[] = () => [];
   /** Atom counts by type, read at scrape time; set by the app. */
   atomCounts: () => Map<string, number> = () => new Map();
   /** The task of a model, for the `task` label; set by the app from its registry. */
@@ -131,6 +134,20 @@ export class ServerMetrics implements ModelObserver {
       registers,
     });
     this.journalBytes = new Gauge({ name: `${METRIC_PREFIX}journal_bytes`, help: 'Bytes in the current AtomSpace journal file', registers });
+    const memory = () => this.deviceMemoryOf();
+    this.deviceMemory = new Gauge({
+      name: `${METRIC_PREFIX}device_memory_bytes`,
+      help: 'CUDA caching allocator memory by device and kind (allocated, reserved)',
+      labelNames: ['device', 'kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const d of memory()) {
+          this.set({ device: d.device, kind: 'allocated' }, d.allocated);
+          this.set({ device: d.device, kind: 'reserved' }, d.reserved);
+        }
+      },
+    });
     this.journalFsync = new Histogram({ name: `${METRIC_PREFIX}journal_fsync_duration_seconds`, help: 'fdatasync time per journal group commit', buckets: SECONDS_BUCKETS, registers });
   }
 

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 
+import { cudaMemory, runtimeInfo } from '../../runtime/index.js';
 import type { ServerContext } from '../context.js';
 import { describeModel } from '../describe-model.js';
 import { ErrorResponse, ModelDescription, ModelName } from '../schemas.js';
@@ -22,10 +23,23 @@ export async function modelRoutes(app: FastifyInstance, ctx: ServerContext): Pro
 
   app.get(
     '/models',
-    { schema: { tags: ['models'], summary: 'List every model in the repository', response: { 200: Type.Object({ models: Type.Array(ModelDescription) }) } } },
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'List every model in the repository, and CUDA device memory',
+        response: {
+          200: Type.Object({
+            models: Type.Array(ModelDescription),
+            devices: Type.Array(Type.Object({ device: Type.String(), allocated: Type.Number(), reserved: Type.Number() }), {
+              description: "CUDA caching allocator bytes per device (empty without CUDA)",
+            }),
+          }),
+        },
+      },
+    },
     async () => {
       await registry.refresh();
-      return { models: registry.list().map((e) => describe(e.name)) };
+      return { models: registry.list().map((e) => describe(e.name)), devices: deviceMemory() };
     },
   );
 
@@ -113,4 +127,11 @@ export async function modelRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       return {};
     },
   );
+}
+
+/** Allocated and reserved bytes of each CUDA device, as the caching allocator reports them. */
+export function deviceMemory(): { device: string; allocated: number; reserved: number }[] {
+  const info = runtimeInfo();
+  if (!info.cudaAvailable) return [];
+  return Array.from({ length: info.cudaDeviceCount }, (_, i) => ({ device: `cuda:${i}`, ...(cudaMemory(i) ?? { allocated: 0, reserved: 0 }) }));
 }
