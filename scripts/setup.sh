@@ -19,6 +19,8 @@ command -v g++ >/dev/null || die "a C++20 compiler is required to build the addo
 command -v make >/dev/null || die "make is required to build the addon"
 echo "node $(node --version), $(python3 --version), $(g++ --version | head -n1)"
 
+if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then say "System packages (scripts/install-system-deps.sh: Prometheus, Chromium, docker-compose for the deployment tests)"; bash scripts/install-system-deps.sh || echo "setup: could not install the system packages; the deployment tests that need them will skip"; fi
+
 say "Python packages (exporter/requirements.txt)"
 if [ -n "${LIBTORCH:-}" ]; then echo "LIBTORCH=$LIBTORCH: the addon builds against it; python3's torch is still used by the exporter"; fi
 # --retries 0 --timeout 5: fail fast instead of retrying an unreachable index for minutes.

@@ -128,6 +128,7 @@ async function decodeLoop(runtime: TaskRuntime, job: Job): Promise<GenerateResul
   for (let step = 0; step < budget; step++) {
     if (signal?.aborted) break;
     const logits = await stepper.next(generated[generated.length - 1]);
+    runtime.observer.batchExecuted(entry.name, 1, 1); // one forward per generated token
     const row = logits.subarray(logits.length - vocab);
     const next = sampling
       ? sample(row, { temperature: options.temperature!, topK: options.topK ?? 0, topP: options.topP ?? 1 }, random)
@@ -151,8 +152,10 @@ async function decodeLoop(runtime: TaskRuntime, job: Job): Promise<GenerateResul
     if (settled.length > text.length) onText?.(settled.slice(text.length), next);
     text = settled;
   }
-  if (finishReason !== 'stop') text = await tokenizer.decode(generated);
   runtime.observer.stage(entry.name, 'compute', (performance.now() - computeStart) / 1000);
+  const decodeStart = performance.now();
+  if (finishReason !== 'stop') text = await tokenizer.decode(generated);
+  runtime.observer.stage(entry.name, 'postprocess', (performance.now() - decodeStart) / 1000);
   return { text, tokenIds: generated, finishReason, promptTokens: prompt.length };
 }
 
