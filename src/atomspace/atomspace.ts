@@ -321,43 +321,28 @@ export class AtomSpace {
   }
 
   #applyNode(input: NodeInput, records: JournalRecord[]): { atom: Atom; created: boolean } {
-    const key = nodeKey(input.type, input.name);
-    let id = this.#nodes.get(key);
-    let created = false;
-    if (id === undefined) {
-      id = this.#nextId;
-      const record = { op: 'node', id, type: input.type, name: input.name, tv: checkTv(input.tv) ?? DEFAULT_TV };
-      this.#replay({ json: record });
-      records.push({ json: record });
-      created = true;
-    } else if (input.tv) {
-      const record = { op: 'update', id, tv: checkTv(input.tv) };
-      this.#replay({ json: record });
-      records.push({ json: record });
-    }
-    const atom = this.#atoms.get(id)!;
-    for (const e of input.embeddings ?? []) this.#embed(atom, e, records);
-    return { atom, created };
+    const result = this.#addOrUpdate(this.#nodes.get(nodeKey(input.type, input.name)), input.tv, records, (id, tv) => ({ op: 'node', id, type: input.type, name: input.name, tv }));
+    for (const e of input.embeddings ?? []) this.#embed(result.atom, e, records);
+    return result;
   }
 
   #applyLink(input: LinkInput, records: JournalRecord[]): { atom: Atom; created: boolean } {
     this.#validateLink(input, new Set());
     const outgoing = this.types.isUnordered(input.type) ? [...input.outgoing].sort((a, b) => a - b) : [...input.outgoing];
-    const key = linkKey(input.type, outgoing);
-    let id = this.#links.get(key);
-    let created = false;
-    if (id === undefined) {
-      id = this.#nextId;
-      const record = { op: 'link', id, type: input.type, outgoing, tv: checkTv(input.tv) ?? DEFAULT_TV };
-      this.#replay({ json: record });
-      records.push({ json: record });
-      created = true;
-    } else if (input.tv) {
-      const record = { op: 'update', id, tv: checkTv(input.tv) };
+    return this.#addOrUpdate(this.#links.get(linkKey(input.type, outgoing)), input.tv, records, (id, tv) => ({ op: 'link', id, type: input.type, outgoing, tv }));
+  }
+
+  /** Create the atom (`existing` undefined) or update its tv when one is given; records the change. */
+  #addOrUpdate(existing: number | undefined, tv: TruthValue | undefined, records: JournalRecord[], create: (id: number, tv: TruthValue) => object) {
+    let record: object | undefined;
+    const id = existing ?? this.#nextId;
+    if (existing === undefined) record = create(id, checkTv(tv) ?? DEFAULT_TV);
+    else if (tv) record = { op: 'update', id, tv: checkTv(tv) };
+    if (record) {
       this.#replay({ json: record });
       records.push({ json: record });
     }
-    return { atom: this.#atoms.get(id)!, created };
+    return { atom: this.#atoms.get(id)!, created: existing === undefined };
   }
 
   #embed(atom: Atom, input: EmbeddingInput, records: JournalRecord[]): void {

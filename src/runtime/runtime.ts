@@ -2,23 +2,13 @@
 import { nativeAddon, type NativeInfo } from './addon.js';
 import { fromNative } from './errors.js';
 
-export interface RuntimeInfo {
-  /** LibTorch version the addon was built against. */
-  libtorch: string;
-  /** Whether the addon was compiled with CUDA support. */
-  cudaBuilt: boolean;
-  cudaAvailable: boolean;
-  cudaDeviceCount: number;
-  intraOpThreads: number;
-  interOpThreads: number;
-  /** Threads of the addon's own pool that run load and forward. */
-  workerThreads: number;
-  /** True once a model has been loaded; thread counts are fixed from then on. */
-  started: boolean;
-  /** TorchScript modules alive (loaded, not yet freed); returns to its old value after dispose(). */
-  liveModules: number;
-  parallelInfo: string;
-}
+/**
+ * What the runtime reports: the LibTorch version the addon was built against, whether it was
+ * compiled with CUDA and sees devices, LibTorch's intra/inter-op threads, the addon's worker
+ * threads, whether it has started (thread counts are fixed from then on), and how many
+ * TorchScript modules are alive (loaded, not yet freed).
+ */
+export type RuntimeInfo = NativeInfo;
 
 export interface RuntimeOptions {
   /** Threads in the addon's pool, i.e. forwards that can run at once. */

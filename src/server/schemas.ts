@@ -40,27 +40,19 @@ export const InferParameters = Type.Object(
 
 const RequestedOutput = Type.Object({ name: Type.String(), parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())) });
 
-export const KServeInferRequest = Type.Object(
-  {
-    id: Type.Optional(Type.String()),
-    parameters: Type.Optional(InferParameters),
-    inputs: Type.Array(InferInputTensor, { minItems: 1 }),
-    outputs: Type.Optional(Type.Array(RequestedOutput)),
-  },
-  {},
-);
+const kserveRequestFields = {
+  id: Type.Optional(Type.String()),
+  parameters: Type.Optional(InferParameters),
+  inputs: Type.Array(InferInputTensor, { minItems: 1 }),
+  outputs: Type.Optional(Type.Array(RequestedOutput)),
+};
+
+/** KServe v2 inference request (the model is in the path). */
+export const KServeInferRequest = Type.Object(kserveRequestFields);
 export type KServeInferRequest = Static<typeof KServeInferRequest>;
 
-export const InferRequest = Type.Object(
-  {
-    model: Type.String({ minLength: 1, description: 'model name' }),
-    id: Type.Optional(Type.String()),
-    parameters: Type.Optional(InferParameters),
-    inputs: Type.Array(InferInputTensor, { minItems: 1 }),
-    outputs: Type.Optional(Type.Array(RequestedOutput)),
-  },
-  {},
-);
+/** The same with the model named in the body, for POST /infer. */
+export const InferRequest = Type.Object({ model: Type.String({ minLength: 1, description: 'model name' }), ...kserveRequestFields });
 export type InferRequest = Static<typeof InferRequest>;
 
 export const InferResponse = Type.Object(
