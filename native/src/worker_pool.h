@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -35,13 +36,19 @@ class WorkerPool {
   static constexpr int kSpinMicros = 100;
 
  private:
-  void Loop(const std::function<void()>& thread_init);
+  void Loop(size_t self, const std::function<void()>& thread_init);
 
-  bool TakeJob(Job& job);
+  bool TakeJob(size_t self, Job& job);
 
   mutable std::mutex mutex_;
   std::atomic<size_t> queued_{0};  // mirrors jobs_.size() for the lock-free spin
-  std::condition_variable wake_;
+  std::atomic<int> spinning_{0};   // workers polling for a job: they will take it, no wake-up needed
+  // One wake-up per worker, and the idle workers as a stack: a new job wakes the worker that
+  // went idle last. Sequential callers so keep landing on one warm thread (its OpenMP team,
+  // caches and allocator arena) instead of alternating between threads.
+  std::vector<std::unique_ptr<std::condition_variable>> wake_;
+  std::vector<size_t> idle_;
+  std::vector<bool> signalled_;
   std::deque<Job> jobs_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

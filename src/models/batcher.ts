@@ -26,6 +26,9 @@ export class CancelledError extends Error {
   }
 }
 
+/** How long a request waits for the rest of a busy model's clients to catch up (ms). */
+export const CATCH_UP_MS = 1;
+
 export interface BatcherOptions {
   maxBatchSize: number;
   maxQueueDelayMs: number;
@@ -50,6 +53,8 @@ export interface BatchHooks<I> {
   cost?(items: I[]): number;
   /** Sequence length: a batch prefers items close in length to its oldest (less padding). */
   length?(item: I): number;
+  /** Whether these items make a good batch (e.g. not too much padding); the oldest alone always does. */
+  fits?(items: I[]): boolean;
 }
 
 interface Pending<I, R> {
@@ -84,6 +89,8 @@ export class Batcher<I, R> {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #idleWaiters: (() => void)[] = [];
+  /** Rows of the last batch started: under load, the next one should be about as full. */
+  #lastRows = 0;
 
   constructor(options: BatcherOptions, hooks: BatchHooks<I>, run: RunBatch<I, R>) {
     this.#options = { maxBatchCost: Infinity, ...options };
@@ -173,9 +180,12 @@ export class Batcher<I, R> {
       const oldest = this.#queue[0]!;
       const waited = performance.now() - oldest.enqueuedAt;
       const readyRows = this.#queue.filter((p) => p.key === oldest.key).reduce((n, p) => n + p.rows, 0);
-      // Wait for company only while another execution is not already due and the delay allows.
-      if (!this.#closed && readyRows < this.#options.maxBatchSize && waited < this.#options.maxQueueDelayMs) {
-        this.#timer = setTimeout(() => this.#pump(), this.#options.maxQueueDelayMs - waited);
+      // Wait for company while the delay allows. With no delay set, still wait briefly when far
+      // fewer rows are queued than the last batch had: under load the clients of that batch are
+      // sending their next requests right now, and a batch of one would leave them all waiting.
+      const delay = this.#options.maxQueueDelayMs || (this.#lastRows >= 4 && readyRows * 2 < this.#lastRows ? CATCH_UP_MS : 0);
+      if (!this.#closed && readyRows < this.#options.maxBatchSize && waited < delay) {
+        this.#timer = setTimeout(() => this.#pump(), delay - waited);
         return;
       }
       this.#start(this.#take());
@@ -203,6 +213,7 @@ export class Batcher<I, R> {
       const items = [...batch.map((b) => b.item), p.item];
       const cost = this.#hooks.cost ? this.#hooks.cost(items) : rows + p.rows;
       if (cost > this.#options.maxBatchCost) continue;
+      if (this.#hooks.fits && !this.#hooks.fits(items)) continue;
       batch.push(p);
       chosen.add(p);
       rows += p.rows;
@@ -215,6 +226,7 @@ export class Batcher<I, R> {
 
   #start(batch: Pending<I, R>[]): void {
     this.#running++;
+    this.#lastRows = batch.reduce((n, p) => n + p.rows, 0);
     const now = performance.now();
     const stats: BatchStats = { queueMs: batch.map((p) => now - p.enqueuedAt), rows: batch.reduce((n, p) => n + p.rows, 0) };
     // Timers stop here: a running request is not dropped half-way.

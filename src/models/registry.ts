@@ -22,6 +22,8 @@ export interface ServingOptions {
   maxQueueSize: number;
   /** Padded tokens (rows x longest sequence) per batch of token inputs. */
   maxBatchTokens?: number;
+  /** Padded tokens over real tokens a text batch may reach. */
+  maxPaddingRatio?: number;
 }
 
 export interface RegistryOptions {
@@ -219,6 +221,7 @@ export class ModelRegistry {
       instances: merged.instances,
       maxQueueSize: merged.maxQueueSize,
       maxBatchTokens: merged.maxBatchTokens ?? Infinity,
+      maxPaddingRatio: merged.maxPaddingRatio ?? Infinity,
     };
   }
 
@@ -265,6 +268,15 @@ export class ModelRegistry {
           // Token batches: padded size; a single request may always run, whatever its size.
           cost: (items) => (items[0]!.seq ? items.reduce((n, it) => n + it.rows, 0) * Math.max(...items.map((it) => it.seq)) : 0),
           length: (item) => item.seq,
+          // Padding is wasted compute: a text batch runs only while its padded tokens stay
+          // within MAX_PADDING_RATIO of its real ones; the rest wait for the next batch.
+          fits: (items) => {
+            if (!items[0]!.seq) return true;
+            const longest = Math.max(...items.map((it) => it.seq));
+            const real = items.reduce((n, it) => n + it.rows * it.seq, 0);
+            const padded = items.reduce((n, it) => n + it.rows, 0) * longest;
+            return padded <= real * serving.maxPaddingRatio;
+          },
         },
         async (items, stats) => {
           for (const ms of stats.queueMs) this.#observer.stage(entry.name, 'queue', ms / 1000);

@@ -67,6 +67,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
       instances: config.instances,
       maxQueueSize: config.maxQueueSize,
       maxBatchTokens: config.maxBatchTokens,
+      maxPaddingRatio: config.maxPaddingRatio,
     },
     warmup: config.warmup,
     lazyLoad: config.lazyLoad,

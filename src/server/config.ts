@@ -17,6 +17,7 @@ export interface ServerConfig {
   maxQueueDelayMs: number;
   maxQueueSize: number;
   maxBatchTokens: number;
+  maxPaddingRatio: number;
   instances: number;
   responseCacheSize: number;
   embedModel: string | undefined;
@@ -107,6 +108,18 @@ const SETTINGS: Setting[] = [
   { key: 'maxQueueDelayMs', env: 'MAX_QUEUE_DELAY_MS', flag: 'max-queue-delay-ms', default: '0', help: 'how long a request may wait for others to batch with while an instance is free', parse: integer(0, 10000) },
   { key: 'maxQueueSize', env: 'MAX_QUEUE_SIZE', flag: 'max-queue-size', default: '1024', help: 'requests waiting per model before 429', parse: integer(1, 1_000_000) },
   { key: 'maxBatchTokens', env: 'MAX_BATCH_TOKENS', flag: 'max-batch-tokens', default: '16384', help: 'padded tokens (rows x longest text) per batch of text inputs', parse: integer(1, 10_000_000) },
+  {
+    key: 'maxPaddingRatio',
+    env: 'MAX_PADDING_RATIO',
+    flag: 'max-padding-ratio',
+    default: '1.3',
+    help: 'padded tokens over real tokens a text batch may reach; longer and shorter texts wait for the next batch',
+    parse: (v, name) => {
+      const n = Number(v);
+      if (!(n >= 1 && n <= 100)) throw new ConfigError(`${name} must be a number from 1 to 100, got '${v}'`);
+      return n;
+    },
+  },
   { key: 'responseCacheSize', env: 'RESPONSE_CACHE_SIZE', flag: 'response-cache-size', default: '0', help: 'bytes of finished responses cached per server, LRU (0: off); never for sampling', parse: parseBytes },
   { key: 'embedModel', env: 'EMBED_MODEL', flag: 'embed-model', default: '', help: 'model for /embed, /tokenize and /v1/embeddings requests that name none (default: the first embedding model)', parse: (v) => v || undefined },
   { key: 'dataDir', env: 'DATA_DIR', flag: 'data-dir', default: './data', help: "the AtomSpace's journal and snapshots", parse: (v) => v },

@@ -6,6 +6,10 @@ import { join } from 'node:path';
 
 import { Tokenizer } from 'tokenizers';
 
+// One text at a time per call, on libuv's pool: the Rust tokenizer's own thread pool would only
+// compete with LibTorch's threads for the cores.
+process.env.TOKENIZERS_PARALLELISM ??= 'false';
+
 import type { Manifest } from '../manifest.js';
 import { TaskInputError } from './task-errors.js';
 
