@@ -3,12 +3,15 @@
  * for a fixed time after a warm-up, and prints one JSON line with requests/s and latency
  * percentiles (exact, from every response's own timing, in ms with µs resolution: autocannon's
  * summary histogram has whole-millisecond buckets). With --metrics it also diffs the server's
- * Prometheus metrics around the measured window (stage times, batch sizes).
+ * Prometheus metrics around the measured window (stage times, batch sizes). With --server-pid
+ * it splits the machine's CPU time in the window into server, load generator and everything
+ * else (other processes on a shared machine: the noise indicator).
  *
  * Usage: node bench/serving/load.mjs --url http://127.0.0.1:PORT/infer --body minilm|tiny
- *          [--connections 1] [--duration 8] [--warmup 2] [--metrics URL] [--label TEXT]
+ *          [--connections 1] [--duration 8] [--warmup 2] [--metrics URL] [--server-pid PID] [--label TEXT]
  * Only 127.0.0.1 / localhost targets are accepted.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import autocannon from 'autocannon';
@@ -42,6 +45,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '8' },
     warmup: { type: 'string', default: '2' },
     metrics: { type: 'string' },
+    'server-pid': { type: 'string' },
     label: { type: 'string', default: '' },
   },
 });
@@ -77,6 +81,35 @@ function run(seconds) {
   });
 }
 
+/** CPU seconds so far: the whole machine's busy time, the server's, and this process's (Linux /proc). */
+function cpuTimes(serverPid) {
+  try {
+    const ticks = 100; // USER_HZ
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.map(Number);
+    const busy = (user + nice + system + irq + softirq + steal) / ticks;
+    const total = busy + (idle + iowait) / ticks;
+    // Fields after the ")" of the command name: utime and stime are the 12th and 13th.
+    const stat = serverPid ? readFileSync(`/proc/${serverPid}/stat`, 'utf8') : '';
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const server = serverPid ? (Number(after[11]) + Number(after[12])) / ticks : 0;
+    const self = process.cpuUsage();
+    return { busy, total, server, self: (self.user + self.system) / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Cores' worth of CPU used in the window by: the server, this load generator, everything else. */
+function cpuSplit(before, after, seconds) {
+  if (!before || !after) return undefined;
+  const cores = (a, b) => (b - a) / seconds;
+  const busy = cores(before.busy, after.busy);
+  const server = cores(before.server, after.server);
+  const loadgen = cores(before.self, after.self);
+  return { cpus: (after.total - before.total) / seconds, busy, server, loadgen, other: Math.max(0, busy - server - loadgen) };
+}
+
 function percentile(sorted, p) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : NaN;
 }
@@ -84,7 +117,9 @@ function percentile(sorted, p) {
 await probe();
 await run(Number(args.warmup));
 const before = args.metrics ? await scrape(args.metrics) : undefined;
+const cpuBefore = cpuTimes(args['server-pid']);
 const { result, latencies, seconds } = await run(Number(args.duration));
+const cpuAfter = cpuTimes(args['server-pid']);
 const after = args.metrics ? await scrape(args.metrics) : undefined;
 
 latencies.sort((a, b) => a - b);
@@ -106,6 +141,7 @@ const out = {
   non2xx: result.non2xx,
   errors: result.errors,
   timeouts: result.timeouts,
+  cpu_cores: cpuSplit(cpuBefore, cpuAfter, seconds),
   ...(before && after ? { server: serverSide(before, after, request.model) } : {}),
 };
 console.log(JSON.stringify(out));

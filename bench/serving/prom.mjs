@@ -3,21 +3,23 @@
  * point: per-stage request duration (atenspace_request_duration_seconds) and batch sizes.
  */
 
-/** `name{labels} value` lines -> Map of key(name, labels) -> number (comments skipped). */
+/** `name{labels} value` lines -> [{ name, labels, value }] (comments skipped). */
 export function parseProm(text) {
-  const samples = new Map();
+  const samples = [];
   for (const line of text.split('\n')) {
     const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!match) continue;
     const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    samples.set(key(match[1], labels), Number(match[3]));
+    samples.push({ name: match[1], labels, value: Number(match[3]) });
   }
   return samples;
 }
 
-/** A sample's name and labels as one string, labels sorted so their order never matters. */
-export function key(name, labels = {}) {
-  return `${name}{${Object.keys(labels).sort().map((k) => `${k}="${labels[k]}"`).join(',')}}`;
+/** Sum of the samples named `name` whose labels include `labels` (others, e.g. task, may vary). */
+export function total(samples, name, labels = {}) {
+  return samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((n, s) => n + s.value, 0);
 }
 
 export async function scrape(url) {
@@ -27,13 +29,13 @@ export async function scrape(url) {
 }
 
 /**
- * What the server saw for `model` between two scrapes: mean ms per stage (queue, compute,
+ * What the server saw for `model` between two scrapes: mean ms per stage (preprocess, queue, compute, postprocess,
  * total), executions, rows, and how many executions had each batch size (upper bucket bound).
  */
 export function serverSide(before, after, model) {
-  const delta = (name, labels) => (after.get(key(name, labels)) ?? 0) - (before.get(key(name, labels)) ?? 0);
+  const delta = (name, labels) => total(after, name, labels) - total(before, name, labels);
   const stages = {};
-  for (const stage of ['queue', 'compute', 'total']) {
+  for (const stage of ['preprocess', 'queue', 'compute', 'postprocess', 'total']) {
     const count = delta('atenspace_request_duration_seconds_count', { model, stage });
     if (count > 0) stages[stage] = { count, mean_ms: (delta('atenspace_request_duration_seconds_sum', { model, stage }) / count) * 1000 };
   }
