@@ -196,8 +196,8 @@ export class AtomSpace {
   }
 
   /**
-   * Add many atoms in one journal group commit. Links may refer to atoms created earlier in
-   * the same batch by their ids once known; validation happens before anything changes.
+   * Add many atoms in one journal group commit. Every item is validated before anything
+   * changes, so a link must name atoms that already exist (add its targets in an earlier call).
    */
   async addBatch(items: ({ node: NodeInput } | { link: LinkInput })[]): Promise<{ atom: Atom; created: boolean }[]> {
     const records: JournalRecord[] = [];
@@ -205,7 +205,7 @@ export class AtomSpace {
     // Validate everything first so a bad item changes nothing.
     for (const item of items) {
       if ('node' in item) this.#validateNode(item.node);
-      else this.#validateLink(item.link, new Set());
+      else this.#validateLink(item.link);
     }
     for (const item of items) {
       if ('node' in item) results.push(this.#applyNode(item.node, records));
@@ -308,7 +308,7 @@ export class AtomSpace {
     else new EmbeddingSpace(e.space, e.vector.length, e.model, 1).normalize(e.vector);
   }
 
-  #validateLink(input: LinkInput, _pending: Set<number>): void {
+  #validateLink(input: LinkInput): void {
     if (typeof input.type !== 'string' || !this.types.has(input.type)) throw new AtomSpaceError('BAD_ATOM', `unknown atom type '${input.type}'`);
     if (!this.types.isLink(input.type)) throw new AtomSpaceError('BAD_ATOM', `'${input.type}' is not a link type`);
     if (!Array.isArray(input.outgoing) || input.outgoing.length === 0 || input.outgoing.length > 1024) {
@@ -327,7 +327,7 @@ export class AtomSpace {
   }
 
   #applyLink(input: LinkInput, records: JournalRecord[]): { atom: Atom; created: boolean } {
-    this.#validateLink(input, new Set());
+    this.#validateLink(input);
     const outgoing = this.types.isUnordered(input.type) ? [...input.outgoing].sort((a, b) => a - b) : [...input.outgoing];
     return this.#addOrUpdate(this.#links.get(linkKey(input.type, outgoing)), input.tv, records, (id, tv) => ({ op: 'link', id, type: input.type, outgoing, tv }));
   }
