@@ -173,7 +173,16 @@ export class ModelRegistry {
 
   /** Run one request through the model's batcher. Inputs are named tensors. */
   async infer(name: string, inputs: Map<string, Tensor>, options: SubmitOptions = {}): Promise<Map<string, Tensor>> {
-    const entry = await this.acquire(name);
+    return this.run(await this.acquire(name), inputs, options);
+  }
+
+  /**
+   * Run one request on an entry already acquired (a task pipeline acquires once per request,
+   * then runs each of its texts or images here). Re-acquires if the model went away meanwhile.
+   */
+  async run(acquired: ModelEntry, inputs: Map<string, Tensor>, options: SubmitOptions = {}): Promise<Map<string, Tensor>> {
+    const entry = acquired.state === 'ready' && acquired.batcher ? acquired : await this.acquire(acquired.name);
+    const { name } = entry;
     const manifest = entry.manifest!;
     const item = validateInputs(manifest, inputs);
     entry.stats.requests++;

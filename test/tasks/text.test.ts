@@ -110,6 +110,13 @@ t.test('bad task input is a 4xx naming the problem', async (t) => {
   t.equal(truncated.statusCode, 200, 'truncate: true accepts the long text');
 });
 
+t.test('a request of many texts is one model-cache hit, not one per text', async (t) => {
+  const hits = async () => metricValue((await app.inject('/metrics')).body, 'atenspace_model_cache_hits_total', { model: 'demo-embedder' });
+  const before = await hits();
+  await post('/infer', { model: 'demo-embedder', text: ['one', 'two', 'three'] });
+  t.equal((await hits()) - before, 1);
+});
+
 t.test('TEI /embed and /tokenize, OpenAI /v1/embeddings', async (t) => {
   const { texts, normalized } = cases.sentences;
   const tei = await post('/embed', { inputs: texts });

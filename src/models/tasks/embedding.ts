@@ -59,7 +59,7 @@ export async function embed(runtime: TaskRuntime, model: string, texts: string[]
         ['attention_mask', tensor('int64', [1, n], new Array<number>(n).fill(1))],
       ]);
       if (withTypes) inputs.set('token_type_ids', tensor('int64', [1, n], e.typeIds));
-      return runtime.registry.infer(model, inputs, submit);
+      return runtime.registry.run(entry, inputs, submit);
     }),
   );
 

@@ -50,7 +50,7 @@ export async function detect(
   const { tensor, original } = await preprocessImage(image, spec);
   runtime.observer.stage(model, 'preprocess', (performance.now() - t0) / 1000);
 
-  const outputs = await runtime.registry.infer(model, new Map<string, Tensor>([[manifest.inputs[0]!.name, tensor]]), submit);
+  const outputs = await runtime.registry.run(entry, new Map<string, Tensor>([[manifest.inputs[0]!.name, tensor]]), submit);
 
   const t1 = performance.now();
   const logits = outputs.get(logitsName);
