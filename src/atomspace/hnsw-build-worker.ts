@@ -4,27 +4,17 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
-import usearch from 'usearch';
+import { type HnswOptions, newHnswIndex } from './hnsw-index.js';
 
-interface BuildJob {
+interface BuildJob extends HnswOptions {
   dim: number;
-  connectivity: number;
-  expansionAdd: number;
-  expansionSearch: number;
   keys: BigUint64Array;
   vectors: Float32Array;
   path: string;
 }
 
 const job = workerData as BuildJob;
-const index = new usearch.Index({
-  metric: 'ip',
-  dimensions: job.dim,
-  connectivity: job.connectivity,
-  expansion_add: job.expansionAdd,
-  expansion_search: job.expansionSearch,
-  quantization: 'f32',
-} as never);
+const index = newHnswIndex(job.dim, job);
 if (job.keys.length) index.add(job.keys, job.vectors);
 index.save(job.path);
 parentPort!.postMessage({ done: true, size: job.keys.length });

@@ -10,13 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import usearch from 'usearch';
 
 import { Batcher } from '../models/batcher.js';
 import { topK } from '../runtime/index.js';
 import type { AtomSpace } from './atomspace.js';
 import { AtomSpaceError } from './atomspace.js';
 import type { EmbeddingSpace } from './embedding-space.js';
+import { type HnswIndex, type HnswOptions, newHnswIndex } from './hnsw-index.js';
+
+export type { HnswOptions };
 
 export interface SimilarQuery {
   space: string;
@@ -36,21 +38,11 @@ export interface SimilarHit {
   score: number;
 }
 
-export interface HnswOptions {
-  /** Graph degree (M). */
-  connectivity: number;
-  /** Candidate list size while building (efConstruction). */
-  expansionAdd: number;
-  /** Candidate list size while searching (ef): higher is slower and more exact. */
-  expansionSearch: number;
-}
-
 export const DEFAULT_HNSW: HnswOptions = { connectivity: 16, expansionAdd: 128, expansionSearch: 128 };
 
-type UIndex = InstanceType<typeof usearch.Index>;
 
 interface IndexEntry {
-  index: UIndex | undefined;
+  index: HnswIndex | undefined;
   /** Rows of the space already in the index. */
   synced: number;
   building: Promise<void> | undefined;
@@ -157,7 +149,7 @@ export class SimilaritySearch {
   }
 
   /** HNSW search. */
-  #approximate(space: EmbeddingSpace, index: UIndex, vector: Float32Array, k: number, type: string | undefined, threshold: number): SimilarHit[] {
+  #approximate(space: EmbeddingSpace, index: HnswIndex, vector: Float32Array, k: number, type: string | undefined, threshold: number): SimilarHit[] {
     const mask = type ? this.atoms.types.mask(type) : undefined;
     // usearch has no filter callback: fetch more and filter here.
     // Removed atoms stay in the graph until a rebuild: over-fetch by the tombstones too.
@@ -180,7 +172,7 @@ export class SimilaritySearch {
   }
 
   /** The space's index when built and synced; starts a background build when there is none. */
-  #entry(space: EmbeddingSpace): UIndex | undefined {
+  #entry(space: EmbeddingSpace): HnswIndex | undefined {
     let entry = this.#indexes.get(space.name);
     if (!entry) {
       entry = { index: undefined, synced: 0, building: undefined };
@@ -225,24 +217,13 @@ export class SimilaritySearch {
         worker.once('error', reject);
         worker.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`HNSW build worker exited with ${code}`))));
       });
-      const index = this.#newIndex(space.dim);
+      const index = newHnswIndex(space.dim, this.#hnsw);
       index.load(path);
       entry.index = index;
       entry.synced = view.rows;
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }
-
-  #newIndex(dim: number): UIndex {
-    return new usearch.Index({
-      metric: 'ip',
-      dimensions: dim,
-      connectivity: this.#hnsw.connectivity,
-      expansion_add: this.#hnsw.expansionAdd,
-      expansion_search: this.#hnsw.expansionSearch,
-      quantization: 'f32',
-    } as never);
   }
 
   /** Add the rows appended since the last sync (replaced vectors are re-added). */
