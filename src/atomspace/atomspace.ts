@@ -30,7 +30,8 @@ export interface Atom {
   av: AttentionValue;
 }
 
-export type AtomSpaceErrorCode = 'ATOM_NOT_FOUND' | 'BAD_ATOM' | 'HAS_INCOMING' | 'SPACE_NOT_FOUND';
+/** STORAGE_UNAVAILABLE: the journal cannot be written (disk full, read-only); nothing was changed. */
+export type AtomSpaceErrorCode = 'ATOM_NOT_FOUND' | 'BAD_ATOM' | 'HAS_INCOMING' | 'SPACE_NOT_FOUND' | 'STORAGE_UNAVAILABLE';
 
 export class AtomSpaceError extends Error {
   constructor(

@@ -29,6 +29,7 @@ export function toHttp(error: unknown): { status: number; body: ErrorBody; heade
   const e = error as FastifyError & { code?: string };
   if (error instanceof HttpError) return { status: error.statusCode, body: { error: error.message, code: error.code } };
   if (error instanceof AtomSpaceError) {
+    if (error.code === 'STORAGE_UNAVAILABLE') return { status: 503, body: { error: e.message, code: error.code }, headers: { 'retry-after': '5' } };
     const status = { ATOM_NOT_FOUND: 404, SPACE_NOT_FOUND: 404, HAS_INCOMING: 409, BAD_ATOM: 400 }[error.code];
     return { status, body: { error: e.message, code: error.code } };
   }
