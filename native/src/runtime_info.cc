@@ -11,6 +11,7 @@
 #include "addon.h"
 #include "errors.h"
 #include "script_module.h"
+#include "tensor_codec.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -40,6 +41,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("workerThreads", Napi::Number::New(env, static_cast<double>(addon.worker_count())));
   out.Set("started", Napi::Boolean::New(env, addon.started()));
   out.Set("liveModules", Napi::Number::New(env, static_cast<double>(LoadedModule::LiveCount())));
+  const LiveTensorCounts tensors = LiveTensors();
+  out.Set("liveTensors", Napi::Number::New(env, static_cast<double>(tensors.outputs)));
+  out.Set("liveTensorBytes", Napi::Number::New(env, static_cast<double>(tensors.output_bytes)));
+  out.Set("liveInputTensors", Napi::Number::New(env, static_cast<double>(tensors.inputs)));
+  out.Set("liveInputTensorBytes", Napi::Number::New(env, static_cast<double>(tensors.input_bytes)));
   out.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
   return out;
 }

@@ -1,7 +1,9 @@
 #include "tensor_codec.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/impl/alloc_cpu.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,6 +14,11 @@
 namespace atenspace {
 
 namespace {
+
+std::atomic<int64_t> live_outputs{0};
+std::atomic<int64_t> live_output_bytes{0};
+std::atomic<int64_t> live_inputs{0};
+std::atomic<int64_t> live_input_bytes{0};
 
 struct DTypeEntry {
   const char* name;
@@ -125,6 +132,11 @@ at::Tensor OwnedCpu(const at::Tensor& tensor) {
 
 }  // namespace
 
+LiveTensorCounts LiveTensors() {
+  return {live_outputs.load(std::memory_order_relaxed), live_output_bytes.load(std::memory_order_relaxed),
+          live_inputs.load(std::memory_order_relaxed), live_input_bytes.load(std::memory_order_relaxed)};
+}
+
 std::optional<at::ScalarType> ParseDType(const std::string& name) {
   const auto* entry = FindByName(name);
   if (!entry) return std::nullopt;
@@ -181,7 +193,33 @@ at::Tensor DecodeTensor(const Napi::Value& value, const std::string& what) {
         std::to_string(data.ElementLength()));
   }
 
-  at::Tensor tensor = at::empty(shape, at::TensorOptions().dtype(dtype->type));
+  const at::TensorOptions options = at::TensorOptions().dtype(dtype->type);
+  const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(dtype->type);
+  at::Tensor tensor;
+  if (bytes == 0) {
+    tensor = at::empty(shape, options);
+  } else {
+    // The CPU allocator's own aligned allocation, with a deleter that also keeps the live-input
+    // count (the deleter runs wherever the last reference goes, usually a worker thread).
+    void* memory = c10::alloc_cpu(bytes);
+    live_inputs.fetch_add(1, std::memory_order_relaxed);
+    live_input_bytes.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+    try {
+      tensor = at::from_blob(
+          memory, shape,
+          [bytes](void* data) {
+            c10::free_cpu(data);
+            live_inputs.fetch_sub(1, std::memory_order_relaxed);
+            live_input_bytes.fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+          },
+          options);
+    } catch (...) {
+      c10::free_cpu(memory);
+      live_inputs.fetch_sub(1, std::memory_order_relaxed);
+      live_input_bytes.fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+      throw;
+    }
+  }
   const auto* source = static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset();
   if (dtype->type == at::kBool) {
     auto* out = tensor.data_ptr<bool>();
@@ -233,10 +271,15 @@ Napi::Value EncodeIValue(Napi::Env env, const c10::IValue& value) {
       buffer = Napi::ArrayBuffer::New(
           env, keep->data_ptr(), bytes,
           [](Napi::Env finalize_env, void*, at::Tensor* held) {
-            Napi::MemoryManagement::AdjustExternalMemory(finalize_env, -static_cast<int64_t>(held->nbytes()));
+            const auto held_bytes = static_cast<int64_t>(held->nbytes());
+            Napi::MemoryManagement::AdjustExternalMemory(finalize_env, -held_bytes);
             delete held;
+            live_outputs.fetch_sub(1, std::memory_order_relaxed);
+            live_output_bytes.fetch_sub(held_bytes, std::memory_order_relaxed);
           },
           keep);
+      live_outputs.fetch_add(1, std::memory_order_relaxed);
+      live_output_bytes.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed);
       Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes));
     }
     const size_t length = static_cast<size_t>(tensor.numel());

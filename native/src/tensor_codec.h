@@ -28,4 +28,17 @@ c10::IValue PrepareForJs(const c10::IValue& value);
 // (an external ArrayBuffer that keeps the tensor alive until the GC frees it).
 Napi::Value EncodeIValue(Napi::Env env, const c10::IValue& value);
 
+// Process-wide counts of tensor memory that crosses the JS boundary, for leak checks:
+// outputs are the tensors held by JS ArrayBuffers (counted when the buffer is created, until
+// its GC finalizer runs; empty tensors have no buffer and are not counted); inputs are the
+// tensors DecodeTensor made from JS data that are still alive (they should all be freed when
+// the forward that took them settles). Each count is of tensors, each bytes figure of their data.
+struct LiveTensorCounts {
+  int64_t outputs;
+  int64_t output_bytes;
+  int64_t inputs;
+  int64_t input_bytes;
+};
+LiveTensorCounts LiveTensors();
+
 }  // namespace atenspace

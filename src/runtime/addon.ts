@@ -35,6 +35,10 @@ export interface NativeInfo {
   workerThreads: number;
   started: boolean;
   liveModules: number;
+  liveTensors: number;
+  liveTensorBytes: number;
+  liveInputTensors: number;
+  liveInputTensorBytes: number;
   parallelInfo: string;
 }
 

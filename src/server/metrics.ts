@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
 
 import type { ModelObserver, Outcome, Stage } from '../models/observer.js';
+import { runtimeInfo, type RuntimeInfo } from '../runtime/index.js';
 
 export const METRIC_PREFIX = 'atenspace_';
 
@@ -35,6 +36,9 @@ export class ServerMetrics implements ModelObserver {
   readonly journalBytes: Gauge;
   readonly journalFsync: Histogram;
   readonly deviceMemory: Gauge<'device' | 'kind'>;
+  readonly nativeLiveTensors: Gauge<'kind'>;
+  readonly nativeLiveTensorBytes: Gauge<'kind'>;
+  readonly nativeLiveModules: Gauge;
   /** CUDA memory per device, read at scrape time; set by the app. */
   deviceMemoryOf: () => { device: string; allocated: number; reserved: number }[] = () => [];
   /** Atom counts by type, read at scrape time; set by the app. */
@@ -149,6 +153,47 @@ export class ServerMetrics implements ModelObserver {
       },
     });
     this.journalFsync = new Histogram({ name: `${METRIC_PREFIX}journal_fsync_duration_seconds`, help: 'fdatasync time per journal group commit', buckets: SECONDS_BUCKETS, registers });
+    // The addon's live counts, read at scrape time (nothing is reported if the addon cannot load).
+    const native = (): RuntimeInfo | undefined => {
+      try {
+        return runtimeInfo();
+      } catch {
+        return undefined;
+      }
+    };
+    this.nativeLiveTensors = new Gauge({
+      name: `${METRIC_PREFIX}native_live_tensors`,
+      help: 'Tensors alive at the addon boundary: kind=output are forward results held by JS buffers, kind=input are inputs copied from JS not yet freed',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const info = native();
+        if (!info) return;
+        this.set({ kind: 'output' }, info.liveTensors);
+        this.set({ kind: 'input' }, info.liveInputTensors);
+      },
+    });
+    this.nativeLiveTensorBytes = new Gauge({
+      name: `${METRIC_PREFIX}native_live_tensor_bytes`,
+      help: 'Data bytes of the tensors counted by atenspace_native_live_tensors',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const info = native();
+        if (!info) return;
+        this.set({ kind: 'output' }, info.liveTensorBytes);
+        this.set({ kind: 'input' }, info.liveInputTensorBytes);
+      },
+    });
+    this.nativeLiveModules = new Gauge({
+      name: `${METRIC_PREFIX}native_live_modules`,
+      help: 'TorchScript modules alive in the addon (loaded and not yet freed)',
+      registers,
+      collect() {
+        const info = native();
+        if (info) this.set(info.liveModules);
+      },
+    });
   }
 
   readonly journal = {
