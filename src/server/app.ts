@@ -1,10 +1,13 @@
-/** Builds the Fastify app: plugins, error mapping, auth, routes. Listening is main.ts's job. */
+/** Builds the Fastify app: plugins, error mapping, auth, load shedding, routes. Listening is main.ts's job. */
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
 import type { IncomingMessage } from 'node:http';
 
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 
 import { readFile } from 'node:fs/promises';
 
@@ -18,7 +21,7 @@ import { TaskRuntime } from '../models/tasks/task-runtime.js';
 import { registerAuth } from './auth.js';
 import type { ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
-import { errorHandler } from './http-errors.js';
+import { errorHandler, namingLimits } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { inferRoutes } from './routes/infer.js';
@@ -55,6 +58,12 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     forceCloseConnections: 'idle',
     // Path and query strings are coerced to the declared types; bodies keep unknown fields so they can be named in errors.
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    // Errors the router raises before any route runs (a malformed URL, a parameter too long) get the same {error, code} body.
+    frameworkErrors: (error, _request, raw) => {
+      const reply = raw as unknown as FastifyReply;
+      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+      void reply.status(status).send({ error: error.message, code: error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URL_TOO_LONG' : 'BAD_URL' });
+    },
   });
 
   const metrics = new ServerMetrics();
@@ -77,7 +86,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   metrics.taskOf = (model) => registry.get(model)?.manifest?.task ?? 'unknown';
   const responseCache = new ResponseCache(config.responseCacheSize, metrics.responseCache);
   metrics.unloadListeners.push((model) => responseCache.dropModel(model));
-  const tasks = new TaskRuntime(registry, metrics);
+  const tasks = new TaskRuntime(registry, metrics, config);
 
   const { atomspace, recovered } = await AtomSpace.open({
     dataDir: config.dataDir,
@@ -97,7 +106,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   const context: ServerContext = { config, registry, metrics, tasks, responseCache, atomspace, similarity, startupDone: () => startupDone };
   app.log.info({ dataDir: config.dataDir, atoms: recovered.atoms, truncatedBytes: recovered.truncatedBytes }, 'atomspace recovered');
 
-  app.setErrorHandler(errorHandler);
+  app.setErrorHandler((error, request, reply) => errorHandler(namingLimits(error, config), request, reply));
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, code: 'NOT_FOUND' });
   });
@@ -105,6 +114,11 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     void reply.header('x-request-id', request.id);
   });
   registerAuth(app, config.apiKey, config.authReads);
+  await registerLoadShedding(app, config);
+  if (config.corsOrigins) {
+    // Off unless CORS_ORIGINS is set: browsers on other origins may not call the API.
+    await app.register(cors, { origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins, exposedHeaders: ['x-request-id', 'retry-after'] });
+  }
 
   await app.register(swagger, {
     openapi: {
@@ -125,8 +139,15 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API_KEY, when the server sets one' } } },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true } });
-  await app.register(multipart, { limits: { fileSize: config.bodyLimit, files: 1, fields: 16 } });
+  // The docs pages get helmet's security headers (CSP, frame and sniffing guards); the API's JSON does not need them.
+  await app.register(async (docs) => {
+    await docs.register(helmet, {
+      global: true,
+      contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"], 'script-src': ["'self'"] } },
+    });
+    await docs.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true, validatorUrl: null } });
+  });
+  await app.register(multipart, { limits: { fileSize: config.maxImageBytes, files: 1, fields: 16, fieldSize: config.bodyLimit } });
 
   await app.register(async (scope) => healthRoutes(scope, context));
   await app.register(async (scope) => modelRoutes(scope, context));
@@ -161,6 +182,34 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   };
 
   return { app, context, loadStartupModels };
+}
+
+/**
+ * Process-wide pressure (event-loop delay, RSS, heap past their settings) answers 503 with
+ * Retry-After before any work is done; health probes and /metrics are always answered.
+ */
+async function registerLoadShedding(app: FastifyInstance, config: ServerConfig): Promise<void> {
+  const retryAfter = 2;
+  const settings: Record<string, string> = {
+    eventLoopDelay: `MAX_EVENT_LOOP_DELAY_MS (${config.maxEventLoopDelayMs} ms)`,
+    rssBytes: `MAX_RSS (${config.maxRssBytes} bytes)`,
+    heapUsedBytes: `MAX_HEAP_USED (${config.maxHeapUsedBytes} bytes)`,
+  };
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    maxRssBytes: config.maxRssBytes,
+    maxHeapUsedBytes: config.maxHeapUsedBytes,
+    retryAfter,
+    pressureHandler: (request, reply, type, value) => {
+      const route = request.routeOptions.config as { public?: boolean; alwaysServe?: boolean };
+      if (route.public || route.alwaysServe) return undefined; // served anyway
+      void reply.status(503).header('retry-after', String(retryAfter));
+      const measured = type === 'eventLoopDelay' ? `${Math.round(Number(value))} ms` : `${value} bytes`;
+      const body = { error: `the server is overloaded: ${type} is ${measured}, more than ${settings[type] ?? type}; retry after ${retryAfter} s`, code: 'OVERLOADED' };
+      // under-pressure sends what the handler returns (its types say void); undefined lets the request through.
+      return body as unknown as void;
+    },
+  });
 }
 
 /** Extra atom types from the ATOM_TYPES file, if any. */

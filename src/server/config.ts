@@ -4,7 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 
-export interface ServerConfig {
+import { DEFAULT_LIMITS, type RequestLimits } from '../models/limits.js';
+
+/** The per-request limits (src/models/limits.ts) are settings too. */
+export interface ServerConfig extends RequestLimits {
   modelRepository: string;
   port: number;
   host: string;
@@ -34,6 +37,10 @@ export interface ServerConfig {
   apiKey: string | undefined;
   authReads: boolean;
   bodyLimit: number;
+  maxEventLoopDelayMs: number;
+  maxRssBytes: number;
+  maxHeapUsedBytes: number;
+  corsOrigins: string[] | undefined;
   warmup: boolean;
   logLevel: string;
 }
@@ -136,6 +143,25 @@ const SETTINGS: Setting[] = [
   { key: 'apiKey', env: 'API_KEY', flag: 'api-key', default: '', help: 'when set, load/unload and writes need Authorization: Bearer <key>', parse: (v) => v || undefined },
   { key: 'authReads', env: 'AUTH_READS', flag: 'auth-reads', default: 'false', help: 'with API_KEY, require it for reads too (health stays open)', parse: boolean },
   { key: 'bodyLimit', env: 'BODY_LIMIT', flag: 'body-limit', default: '16MiB', help: 'largest request body (413 beyond)', parse: parseBytes },
+  { key: 'maxTensorElements', env: 'MAX_TENSOR_ELEMENTS', flag: 'max-tensor-elements', default: String(DEFAULT_LIMITS.maxTensorElements), help: 'elements over all input tensors of one raw-tensor request (413 beyond)', parse: integer(1) },
+  { key: 'maxTextsPerRequest', env: 'MAX_TEXTS_PER_REQUEST', flag: 'max-texts-per-request', default: String(DEFAULT_LIMITS.maxTextsPerRequest), help: 'texts in one embedding or tokenize request (413 beyond)', parse: integer(1, 1_000_000) },
+  { key: 'maxTokensPerText', env: 'MAX_TOKENS_PER_TEXT', flag: 'max-tokens-per-text', default: String(DEFAULT_LIMITS.maxTokensPerText), help: "tokens in one text or prompt (0: the model's own limit, which is never exceeded); longer is 413 unless truncate", parse: integer(0) },
+  { key: 'maxImageBytes', env: 'MAX_IMAGE_BYTES', flag: 'max-image-bytes', default: '16MiB', help: 'bytes of one encoded image (413 beyond)', parse: parseBytes },
+  { key: 'maxImagePixels', env: 'MAX_IMAGE_PIXELS', flag: 'max-image-pixels', default: String(DEFAULT_LIMITS.maxImagePixels), help: 'width x height of one image, checked before decoding (413 beyond)', parse: integer(1) },
+  { key: 'maxNewTokens', env: 'MAX_NEW_TOKENS', flag: 'max-new-tokens', default: String(DEFAULT_LIMITS.maxNewTokens), help: 'max_new_tokens one generation request may ask for (400 beyond)', parse: integer(1, 1_000_000) },
+  { key: 'maxAtomsPerBatch', env: 'MAX_ATOMS_PER_BATCH', flag: 'max-atoms-per-batch', default: String(DEFAULT_LIMITS.maxAtomsPerBatch), help: 'atoms in one POST /atoms/batch (413 beyond)', parse: integer(1, 10_000_000) },
+  { key: 'maxK', env: 'MAX_K', flag: 'max-k', default: String(DEFAULT_LIMITS.maxK), help: 'neighbours one /atoms/similar query may ask for (400 beyond)', parse: integer(1, 10_000_000) },
+  { key: 'maxEventLoopDelayMs', env: 'MAX_EVENT_LOOP_DELAY_MS', flag: 'max-event-loop-delay-ms', default: '1000', help: 'event-loop delay past which requests get 503 + Retry-After (health and metrics still answer; 0: off)', parse: integer(0, 600_000) },
+  { key: 'maxRssBytes', env: 'MAX_RSS', flag: 'max-rss', default: '0', help: 'resident memory past which requests get 503 + Retry-After (0: off)', parse: parseBytes },
+  { key: 'maxHeapUsedBytes', env: 'MAX_HEAP_USED', flag: 'max-heap-used', default: '0', help: 'V8 heap in use past which requests get 503 + Retry-After (0: off)', parse: parseBytes },
+  {
+    key: 'corsOrigins',
+    env: 'CORS_ORIGINS',
+    flag: 'cors-origins',
+    default: '',
+    help: 'origins allowed to call the API from a browser: a comma-separated list or * (empty: CORS off)',
+    parse: (v) => (v.trim() === '' ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean)),
+  },
   { key: 'warmup', env: 'WARMUP', flag: 'warmup', default: 'true', help: 'run warm-up forwards before a model is ready', parse: boolean },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: 'log-level', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent', parse: (v, name) => {
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new ConfigError(`${name} must be a pino level, got '${v}'`);

@@ -25,5 +25,7 @@ declare module 'fastify' {
     write?: boolean;
     /** Always open, even when reads need the key (health probes). */
     public?: boolean;
+    /** Answered even when the process is overloaded (metrics); public routes are too. */
+    alwaysServe?: boolean;
   }
 }

@@ -5,6 +5,7 @@ import { AtomSpaceError } from '../atomspace/atomspace.js';
 import { EmbeddingError } from '../atomspace/embedding-space.js';
 import { TypeError_ as AtomTypeError } from '../atomspace/types.js';
 import { CancelledError, DeadlineExceededError, QueueFullError } from '../models/batcher.js';
+import { LimitError } from '../models/limits.js';
 import { MemoryLimitError, ModelNotFoundError, ModelNotReadyError } from '../models/registry.js';
 import { TaskInputError } from '../models/tasks/task-errors.js';
 import { InputError } from '../models/tensor-batch.js';
@@ -23,6 +24,16 @@ export class HttpError extends Error {
 export interface ErrorBody {
   error: string;
   code: string;
+  /** For LIMIT_EXCEEDED: the setting that was exceeded. */
+  limit?: string;
+}
+
+/** Fastify's and multipart's own size errors, as LimitErrors naming the setting. */
+export function namingLimits(error: unknown, limits: { bodyLimit: number; maxImageBytes: number }): unknown {
+  const code = (error as { code?: string } | undefined)?.code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new LimitError('BODY_LIMIT', 413, `the request body is larger than BODY_LIMIT (${limits.bodyLimit} bytes)`);
+  if (code === 'FST_REQ_FILE_TOO_LARGE') return new LimitError('MAX_IMAGE_BYTES', 413, `the uploaded file is larger than MAX_IMAGE_BYTES (${limits.maxImageBytes} bytes)`);
+  return error;
 }
 
 export function toHttp(error: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
@@ -33,6 +44,7 @@ export function toHttp(error: unknown): { status: number; body: ErrorBody; heade
     const status = { ATOM_NOT_FOUND: 404, SPACE_NOT_FOUND: 404, HAS_INCOMING: 409, BAD_ATOM: 400 }[error.code];
     return { status, body: { error: e.message, code: error.code } };
   }
+  if (error instanceof LimitError) return { status: error.status, body: { error: error.message, code: error.code, limit: error.limit } };
   if (error instanceof EmbeddingError || error instanceof AtomTypeError) return { status: 400, body: { error: e.message, code: error.code } };
   if (error instanceof InputError || error instanceof TaskInputError) return { status: 400, body: { error: e.message, code: 'BAD_INPUT' } };
   if (error instanceof ModelNotFoundError) return { status: 404, body: { error: e.message, code: 'MODEL_NOT_FOUND' } };
@@ -57,6 +69,9 @@ export function toHttp(error: unknown): { status: number; body: ErrorBody; heade
     }
   }
   if (e.validation) return { status: 400, body: { error: e.message, code: 'BAD_REQUEST' } };
+  if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
+    return { status: 400, body: { error: e.message, code: 'BAD_JSON' } };
+  }
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { error: e.message, code: 'BODY_TOO_LARGE' } };
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: { error: e.message, code: 'UNSUPPORTED_MEDIA_TYPE' } };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

@@ -4,7 +4,11 @@ import { Type, type Static } from 'typebox';
 import { DATATYPES } from './kserve-tensors.js';
 
 export const ErrorResponse = Type.Object(
-  { error: Type.String({ description: 'what went wrong' }), code: Type.String({ description: 'machine-readable code, e.g. BAD_INPUT' }) },
+  {
+    error: Type.String({ description: 'what went wrong' }),
+    code: Type.String({ description: 'machine-readable code, e.g. BAD_INPUT, LIMIT_EXCEEDED' }),
+    limit: Type.Optional(Type.String({ description: 'with LIMIT_EXCEEDED: the setting that was exceeded, e.g. MAX_TEXTS_PER_REQUEST' })),
+  },
   { description: 'Error' },
 );
 
@@ -47,12 +51,21 @@ const kserveRequestFields = {
   outputs: Type.Optional(Type.Array(RequestedOutput)),
 };
 
+const exampleInputs = [
+  { name: 'input_ids', shape: [1, 4], datatype: 'INT64', data: [2, 45, 67, 3] },
+  { name: 'attention_mask', shape: [1, 4], datatype: 'INT64', data: [1, 1, 1, 1] },
+  { name: 'token_type_ids', shape: [1, 4], datatype: 'INT64', data: [0, 0, 0, 0] },
+];
+
 /** KServe v2 inference request (the model is in the path). */
-export const KServeInferRequest = Type.Object(kserveRequestFields);
+export const KServeInferRequest = Type.Object(kserveRequestFields, { examples: [{ inputs: exampleInputs }] });
 export type KServeInferRequest = Static<typeof KServeInferRequest>;
 
 /** The same with the model named in the body, for POST /infer. */
-export const InferRequest = Type.Object({ model: Type.String({ minLength: 1, description: 'model name' }), ...kserveRequestFields });
+export const InferRequest = Type.Object(
+  { model: Type.String({ minLength: 1, description: 'model name' }), ...kserveRequestFields },
+  { title: 'raw-tensor request', examples: [{ model: 'demo-embedder', inputs: exampleInputs }] },
+);
 export type InferRequest = Static<typeof InferRequest>;
 
 export const InferResponse = Type.Object(

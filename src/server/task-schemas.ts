@@ -1,7 +1,6 @@
 /** Request and response schemas of the task-shaped /infer bodies and the TEI / OpenAI routes. */
 import { Type, type Static } from 'typebox';
 
-import { MAX_NEW_TOKENS_LIMIT } from '../models/tasks/text-generation.js';
 
 const Texts = Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]);
 
@@ -21,7 +20,7 @@ export const GenerationInfer = Type.Object(
   {
     model: Type.String({ minLength: 1 }),
     text: Type.String({ minLength: 1 }),
-    max_new_tokens: Type.Integer({ minimum: 1, maximum: MAX_NEW_TOKENS_LIMIT }),
+    max_new_tokens: Type.Integer({ minimum: 1, description: 'at most MAX_NEW_TOKENS (default 1024)' }),
     temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: '0 or absent: greedy' })),
     top_k: Type.Optional(Type.Integer({ minimum: 0 })),
     top_p: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
@@ -87,13 +86,13 @@ export const TeiEmbed = Type.Object(
     dimensions: Type.Optional(Type.Integer({ minimum: 1 })),
     model: Type.Optional(Type.String({ description: 'default: EMBED_MODEL or the first embedding model' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ inputs: ['hello world', 'a second sentence'] }] },
 );
 export type TeiEmbed = Static<typeof TeiEmbed>;
 
 export const TeiTokenize = Type.Object(
   { inputs: Texts, add_special_tokens: Type.Optional(Type.Boolean({ default: true })), model: Type.Optional(Type.String()) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ inputs: 'hello world' }] },
 );
 export type TeiTokenize = Static<typeof TeiTokenize>;
 
@@ -108,7 +107,7 @@ export const OpenAiEmbeddings = Type.Object(
     dimensions: Type.Optional(Type.Integer({ minimum: 1 })),
     user: Type.Optional(Type.String()),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ model: 'demo-embedder', input: ['hello world', 'a second sentence'] }] },
 );
 export type OpenAiEmbeddings = Static<typeof OpenAiEmbeddings>;
 
@@ -120,5 +119,11 @@ export const OpenAiEmbeddingsResponse = Type.Object({
 });
 
 export const OpenAiError = Type.Object({
-  error: Type.Object({ message: Type.String(), type: Type.String(), param: Type.Union([Type.String(), Type.Null()]), code: Type.Union([Type.String(), Type.Null()]) }),
+  error: Type.Object({
+    message: Type.String(),
+    type: Type.String(),
+    param: Type.Union([Type.String(), Type.Null()], { description: 'with LIMIT_EXCEEDED: the setting that was exceeded' }),
+    code: Type.Union([Type.String(), Type.Null()]),
+  }),
+  code: Type.String({ description: 'the same code, where every route has it' }),
 });

@@ -59,7 +59,7 @@ t.test('errors are JSON with a code, naming the problem', async (t) => {
   // Token ids past the vocabulary: valid tensors the model cannot run.
   await expectError(embedderRequest([999999, 1, 2]), 422, 'FORWARD_FAILED', /could not run these inputs/);
   const big = embedderRequest(new Array(100000).fill(5));
-  await expectError(big, 413, 'BODY_TOO_LARGE', /body/i);
+  await expectError(big, 413, 'LIMIT_EXCEEDED', /larger than BODY_LIMIT \(\d+ bytes\)/);
   const notFound = await app.inject('/nowhere');
   t.equal(notFound.statusCode, 404);
   t.equal(notFound.json().code, 'NOT_FOUND');

@@ -57,7 +57,7 @@ t.test('without lazy loading an unloaded model is 503', async (t) => {
   const res = await app.inject({ method: 'POST', url: '/infer', payload: embedderRequest([5, 6]) });
   t.equal(res.statusCode, 503);
   t.match(res.json().error, /not loaded/);
-  t.same((await app.inject('/v2/models/demo-embedder/ready')).json(), { ready: false });
+  t.same((await app.inject('/v2/models/demo-embedder/ready')).json(), { ready: false, error: "model 'demo-embedder' is unloaded", code: 'MODEL_NOT_READY' });
 });
 
 t.test('MODEL_MEMORY_LIMIT evicts the least recently used idle model', async (t) => {

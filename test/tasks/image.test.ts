@@ -21,6 +21,8 @@ import { ModelRegistry } from '../../src/models/registry.js';
 import { ModelRepository } from '../../src/models/repository.js';
 import { noopObserver, type Stage } from '../../src/models/observer.js';
 import { classify } from '../../src/models/tasks/image-classification.js';
+import { pngHeader } from '../helpers/images.js';
+import { LimitError } from '../../src/models/limits.js';
 import { DEFAULT_IMAGE_LIMITS, decodeImage, imageSpec, preprocessImage, type Resample, resizeRgb, resizeRgbAsync } from '../../src/models/tasks/image-preprocess.js';
 import { detect, type Detection } from '../../src/models/tasks/object-detection.js';
 import { TaskInputError } from '../../src/models/tasks/task-errors.js';
@@ -188,33 +190,6 @@ t.test('stages are reported', async (t) => {
   t.ok(stages.some(([m, s]) => m === 'test-yolos' && s === 'postprocess'));
 });
 
-/** A PNG whose header claims width x height (no real pixel data): enough for the size check. */
-function pngHeader(width: number, height: number): Buffer {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (buf: Buffer) => {
-    let c = 0xffffffff;
-    for (const b of buf) c = crcTable[(c ^ b) & 0xff]! ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const out = Buffer.alloc(8 + data.length + 4);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc(body), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.alloc(0)), chunk('IEND', Buffer.alloc(0))]);
-}
-
 t.test('bad input is a TaskInputError naming the problem', async (t) => {
   const png = image(names[0]!);
   const rejects = (p: Promise<unknown>, message: RegExp, what: string) => t.rejects(p, { constructor: TaskInputError, code: 'BAD_INPUT', message }, what);
@@ -226,10 +201,11 @@ t.test('bad input is a TaskInputError naming the problem', async (t) => {
   await rejects(detect(runtime, 'test-yolos', jpg.subarray(0, Math.floor(jpg.length / 2)), {}), /cannot decode the image/, 'truncated JPEG');
 
   t.equal(DEFAULT_IMAGE_LIMITS.maxPixels, 40_000_000);
-  await rejects(classify(runtime, 'test-vit', pngHeader(8000, 6000), {}), /8000x6000 = 48000000 pixels, more than the limit of 40000000/, 'over 40 megapixels');
+  const overLimit = (p: Promise<unknown>, limit: string, message: RegExp, what: string) => t.rejects(p, { constructor: LimitError, code: 'LIMIT_EXCEEDED', limit, status: 413, message }, what);
+  await overLimit(classify(runtime, 'test-vit', pngHeader(8000, 6000), {}), 'MAX_IMAGE_PIXELS', /8000x6000 = 48000000 pixels, more than MAX_IMAGE_PIXELS \(40000000\)/, 'over 40 megapixels');
   const spec = imageSpec((await registry.find('test-vit')).manifest!);
-  await rejects(preprocessImage(png, spec, { maxBytes: 100, maxPixels: 1e9 }), new RegExp(`${png.length} bytes, more than the limit of 100`), 'byte limit');
-  await rejects(preprocessImage(png, spec, { maxBytes: 1e9, maxPixels: 100 }), /more than the limit of 100$/, 'pixel limit');
+  await overLimit(preprocessImage(png, spec, { maxBytes: 100, maxPixels: 1e9 }), 'MAX_IMAGE_BYTES', new RegExp(`${png.length} bytes, more than MAX_IMAGE_BYTES \\(100\\)`), 'byte limit');
+  await overLimit(preprocessImage(png, spec, { maxBytes: 1e9, maxPixels: 100 }), 'MAX_IMAGE_PIXELS', /more than MAX_IMAGE_PIXELS \(100\)$/, 'pixel limit');
   const sliver = await sharp({ create: { width: 2000, height: 10, channels: 3, background: '#808080' } }).png().toBuffer();
   await rejects(detect(runtime, 'test-yolos', sliver, {}), /2000x10; its aspect ratio is too extreme/, 'YOLOS size rounds to 0');
 

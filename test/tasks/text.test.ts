@@ -102,7 +102,7 @@ t.test('bad task input is a 4xx naming the problem', async (t) => {
   await expect({ model: 'demo-embedder', text: 'hi', max_new_tokens: 5 }, 400, /'max_new_tokens' is a text-generation field, but model 'demo-embedder' is an embedding model/);
   await expect({ model: 'demo-embedder', image: 'aGVsbG8=' }, 400, /'image' is an image-classification field/);
   await expect({ model: 'demo-gpt2', text: 'hi', max_new_tokens: 0 }, 400, /max_new_tokens/);
-  await expect({ model: 'demo-gpt2', text: 'hi', max_new_tokens: 100000 }, 400, /max_new_tokens/);
+  await expect({ model: 'demo-gpt2', text: 'hi', max_new_tokens: 100000 }, 400, /max_new_tokens is 100000, more than MAX_NEW_TOKENS \(1024\)/);
   await expect({ model: 'demo-gpt2', text: 'hi' }, 400, /missing field 'max_new_tokens'/);
   await expect({ model: 'demo-gpt2', text: 'hello '.repeat(300), max_new_tokens: 5 }, 400, /limit of 256 tokens/);
   await expect({ text: 'hi' }, 400, /missing field 'model'/);

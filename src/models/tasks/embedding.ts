@@ -6,6 +6,7 @@
 import type { SubmitOptions } from '../batcher.js';
 import type { ModelEntry } from '../registry.js';
 import { type Tensor, tensor } from '../../runtime/index.js';
+import { enforce } from '../limits.js';
 import { finish, pool } from './pooling.js';
 import { TaskInputError } from './task-errors.js';
 import type { TaskRuntime } from './task-runtime.js';
@@ -27,14 +28,12 @@ interface EmbeddingSection {
   dimension: number;
 }
 
-export const MAX_TEXTS_PER_REQUEST = 256;
-
 export async function embed(runtime: TaskRuntime, model: string, texts: string[], options: EmbedOptions, submit: SubmitOptions = {}): Promise<EmbedResult> {
   const entry = await runtime.entryForTask(model, 'embedding');
   const section = entry.manifest!.embedding as EmbeddingSection | undefined;
   if (!section) throw new TaskInputError(`model '${model}' has no embedding section in its manifest`);
   if (texts.length === 0) throw new TaskInputError('no text to embed');
-  if (texts.length > MAX_TEXTS_PER_REQUEST) throw new TaskInputError(`at most ${MAX_TEXTS_PER_REQUEST} texts per request, got ${texts.length}`);
+  enforce(runtime.limits, 'maxTextsPerRequest', texts.length, 'the number of texts');
   texts.forEach((t, i) => {
     if (typeof t !== 'string' || t.trim() === '') throw new TaskInputError(`text ${i} is empty`);
   });

@@ -5,7 +5,7 @@
  */
 import type { SubmitOptions } from '../batcher.js';
 import { type Tensor } from '../../runtime/index.js';
-import { imageSpec, preprocessImage } from './image-preprocess.js';
+import { imageLimits, imageSpec, preprocessImage } from './image-preprocess.js';
 import { TaskInputError } from './task-errors.js';
 import type { TaskRuntime } from './task-runtime.js';
 
@@ -57,7 +57,7 @@ export async function classify(
   }
 
   const t0 = performance.now();
-  const { tensor } = await preprocessImage(image, spec);
+  const { tensor } = await preprocessImage(image, spec, imageLimits(runtime.limits));
   runtime.observer.stage(model, 'preprocess', (performance.now() - t0) / 1000);
 
   const outputs = await runtime.registry.run(entry, new Map<string, Tensor>([[manifest.inputs[0]!.name, tensor]]), submit);

@@ -28,6 +28,7 @@
  */
 import sharp from 'sharp';
 
+import { DEFAULT_LIMITS, LimitError, type RequestLimits } from '../limits.js';
 import type { Manifest } from '../manifest.js';
 import type { Tensor } from '../../runtime/index.js';
 import { TaskInputError } from './task-errors.js';
@@ -59,7 +60,12 @@ export interface ImageLimits {
   maxPixels: number;
 }
 
-export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxBytes: 32 * 1024 * 1024, maxPixels: 40_000_000 };
+export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxBytes: DEFAULT_LIMITS.maxImageBytes, maxPixels: DEFAULT_LIMITS.maxImagePixels };
+
+/** The image limits among the request limits. */
+export function imageLimits(limits: RequestLimits): ImageLimits {
+  return { maxBytes: limits.maxImageBytes, maxPixels: limits.maxImagePixels };
+}
 
 export interface Size {
   width: number;
@@ -140,7 +146,7 @@ export function outputSize(height: number, width: number, spec: ImageSpec): [num
 export async function decodeImage(image: Buffer | Uint8Array, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<RgbImage> {
   if (!image || image.length === 0) throw new TaskInputError('the image is empty');
   if (image.length > limits.maxBytes) {
-    throw new TaskInputError(`the image is ${image.length} bytes, more than the limit of ${limits.maxBytes}`);
+    throw new LimitError('MAX_IMAGE_BYTES', 413, `the image is ${image.length} bytes, more than MAX_IMAGE_BYTES (${limits.maxBytes})`);
   }
   let meta: sharp.Metadata;
   try {
@@ -152,7 +158,7 @@ export async function decodeImage(image: Buffer | Uint8Array, limits: ImageLimit
   const h = meta.height ?? 0;
   if (w < 1 || h < 1) throw new TaskInputError(`the image has no pixels (${w}x${h})`);
   if (w * h > limits.maxPixels) {
-    throw new TaskInputError(`the image is ${w}x${h} = ${w * h} pixels, more than the limit of ${limits.maxPixels}`);
+    throw new LimitError('MAX_IMAGE_PIXELS', 413, `the image is ${w}x${h} = ${w * h} pixels, more than MAX_IMAGE_PIXELS (${limits.maxPixels})`);
   }
   try {
     const { data, info } = await sharp(image, { autoOrient: true, ignoreIcc: true, limitInputPixels: limits.maxPixels, failOn: 'error' })

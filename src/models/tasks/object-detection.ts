@@ -8,7 +8,7 @@
 import type { SubmitOptions } from '../batcher.js';
 import { type Tensor } from '../../runtime/index.js';
 import { classLabels, softmax } from './image-classification.js';
-import { imageSpec, preprocessImage } from './image-preprocess.js';
+import { imageLimits, imageSpec, preprocessImage } from './image-preprocess.js';
 import { TaskInputError } from './task-errors.js';
 import type { TaskRuntime } from './task-runtime.js';
 
@@ -47,7 +47,7 @@ export async function detect(
   const boxesName = manifest.outputs[1]?.name ?? 'pred_boxes';
 
   const t0 = performance.now();
-  const { tensor, original } = await preprocessImage(image, spec);
+  const { tensor, original } = await preprocessImage(image, spec, imageLimits(runtime.limits));
   runtime.observer.stage(model, 'preprocess', (performance.now() - t0) / 1000);
 
   const outputs = await runtime.registry.run(entry, new Map<string, Tensor>([[manifest.inputs[0]!.name, tensor]]), submit);

@@ -1,4 +1,5 @@
 /** What the task pipelines share: the registry, the observer, and per-model tokenizers. */
+import { DEFAULT_LIMITS, type RequestLimits } from '../limits.js';
 import type { Task } from '../manifest.js';
 import type { ModelObserver } from '../observer.js';
 import type { ModelEntry, ModelRegistry } from '../registry.js';
@@ -11,6 +12,7 @@ export class TaskRuntime {
   constructor(
     readonly registry: ModelRegistry,
     readonly observer: ModelObserver & { tokensPerRequest?(model: string, count: number): void },
+    readonly limits: RequestLimits = DEFAULT_LIMITS,
   ) {}
 
   /** A ready entry whose manifest is for `task`; a 400 naming both tasks otherwise. */
@@ -28,7 +30,7 @@ export class TaskRuntime {
     const key = entry.module ?? entry;
     let tokenizer = this.#tokenizers.get(key);
     if (!tokenizer) {
-      tokenizer = TextTokenizer.load(entry.folder, entry.manifest!);
+      tokenizer = TextTokenizer.load(entry.folder, entry.manifest!, this.limits.maxTokensPerText);
       this.#tokenizers.set(key, tokenizer);
     }
     return tokenizer;

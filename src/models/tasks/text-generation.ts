@@ -5,6 +5,7 @@
  * Generations of one model run at most `instances` at a time through their own queue.
  */
 import { Batcher, type SubmitOptions } from '../batcher.js';
+import { DEFAULT_LIMITS, enforce, type RequestLimits } from '../limits.js';
 import type { ModelEntry } from '../registry.js';
 import { type Tensor, type TorchScriptModule, tensor, zeros } from '../../runtime/index.js';
 import { argmax, sample, SeededRandom } from './sampling.js';
@@ -39,8 +40,6 @@ interface GenerationSection {
   past_key_values: false | { n_layer: number; n_head: number; head_dim: number };
 }
 
-export const MAX_NEW_TOKENS_LIMIT = 1024;
-
 interface Job {
   entry: ModelEntry;
   prompt: number[];
@@ -69,11 +68,10 @@ function queueFor(runtime: TaskRuntime, entry: ModelEntry): Batcher<Job, Generat
   return queue;
 }
 
-export function validateGenerateOptions(options: GenerateOptions): void {
+export function validateGenerateOptions(options: GenerateOptions, limits: RequestLimits = DEFAULT_LIMITS): void {
   const { maxNewTokens, temperature, topK, topP, seed, stop } = options;
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens > MAX_NEW_TOKENS_LIMIT) {
-    throw new TaskInputError(`max_new_tokens must be an integer from 1 to ${MAX_NEW_TOKENS_LIMIT}, got ${maxNewTokens}`);
-  }
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new TaskInputError(`max_new_tokens must be a positive integer, got ${maxNewTokens}`);
+  enforce(limits, 'maxNewTokens', maxNewTokens, 'max_new_tokens', 400);
   if (temperature !== undefined && !(temperature >= 0 && temperature <= 100)) throw new TaskInputError('temperature must be from 0 (greedy) to 100');
   if (topK !== undefined && !(Number.isInteger(topK) && topK >= 0)) throw new TaskInputError('top_k must be a non-negative integer (0: no limit)');
   if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new TaskInputError('top_p must be in (0, 1]');
@@ -97,7 +95,7 @@ export async function generate(
 ): Promise<GenerateResult> {
   const entry = await runtime.entryForTask(model, 'text-generation');
   if (typeof text !== 'string' || text === '') throw new TaskInputError('text is empty');
-  validateGenerateOptions(options);
+  validateGenerateOptions(options, runtime.limits);
   const section = entry.manifest!.generation as GenerationSection;
   const t0 = performance.now();
   const [encoded] = await runtime.tokenizer(entry).encode([text], false);

@@ -10,6 +10,7 @@ import { Tokenizer } from 'tokenizers';
 // compete with LibTorch's threads for the cores.
 process.env.TOKENIZERS_PARALLELISM ??= 'false';
 
+import { LimitError } from '../limits.js';
 import type { Manifest } from '../manifest.js';
 import { TaskInputError } from './task-errors.js';
 
@@ -27,22 +28,28 @@ interface TokenizerSection {
 
 export class TextTokenizer {
   readonly maxLength: number;
+  /** Set when MAX_TOKENS_PER_TEXT, not the model, is what bounds maxLength. */
+  readonly #bySetting: boolean;
   readonly #plain: Tokenizer;
   readonly #truncating: Tokenizer;
   readonly #addSpecial: boolean;
 
-  private constructor(plain: Tokenizer, truncating: Tokenizer, maxLength: number, addSpecial: boolean) {
+  private constructor(plain: Tokenizer, truncating: Tokenizer, maxLength: number, bySetting: boolean, addSpecial: boolean) {
+    this.#bySetting = bySetting;
     this.#plain = plain;
     this.#truncating = truncating;
     this.maxLength = maxLength;
     this.#addSpecial = addSpecial;
   }
 
-  static load(folder: string, manifest: Manifest): TextTokenizer {
+  /** `maxTokensPerText` (MAX_TOKENS_PER_TEXT, 0: none) may only lower the model's own limit. */
+  static load(folder: string, manifest: Manifest, maxTokensPerText = 0): TextTokenizer {
     const section = (manifest.tokenizer ?? {}) as TokenizerSection;
     const path = join(folder, section.file ?? 'tokenizer.json');
     const maxLength = Math.min(section.max_length ?? Infinity, manifest.max_sequence_length ?? Infinity);
-    const limit = Number.isFinite(maxLength) ? maxLength : 512;
+    const modelLimit = Number.isFinite(maxLength) ? maxLength : 512;
+    const bySetting = maxTokensPerText > 0 && maxTokensPerText < modelLimit;
+    const limit = bySetting ? maxTokensPerText : modelLimit;
     let plain: Tokenizer;
     let truncating: Tokenizer;
     try {
@@ -55,7 +62,7 @@ export class TextTokenizer {
     plain.disableTruncation();
     truncating.disablePadding();
     truncating.setTruncation(limit);
-    return new TextTokenizer(plain, truncating, limit, section.add_special_tokens ?? true);
+    return new TextTokenizer(plain, truncating, limit, bySetting, section.add_special_tokens ?? true);
   }
 
   /** Encode texts; longer than the limit is a TaskInputError unless `truncate`. */
@@ -65,6 +72,9 @@ export class TextTokenizer {
     return encodings.map((e, i) => {
       const ids = e.getIds();
       if (ids.length > this.maxLength) {
+        if (this.#bySetting) {
+          throw new LimitError('MAX_TOKENS_PER_TEXT', 413, `text ${i} is ${ids.length} tokens long, more than MAX_TOKENS_PER_TEXT (${this.maxLength}); shorten it or pass "truncate": true`);
+        }
         throw new TaskInputError(
           `text ${i} is ${ids.length} tokens long, more than the model's limit of ${this.maxLength} tokens; shorten it or pass "truncate": true`,
         );

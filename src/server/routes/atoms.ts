@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 
 import type { Atom, EmbeddingInput } from '../../atomspace/atomspace.js';
+import { enforce } from '../../models/limits.js';
 import { embed } from '../../models/tasks/embedding.js';
 import type { ServerContext } from '../context.js';
 import { HttpError } from '../http-errors.js';
@@ -22,11 +23,18 @@ const NodeBody = Type.Object(
     text: Type.Optional(Type.String({ minLength: 1, description: 'embedded by `model` into the space named after the model' })),
     model: Type.Optional(Type.String({ minLength: 1 })),
   },
-  { additionalProperties: false, title: 'node' },
+  {
+    additionalProperties: false,
+    title: 'node',
+    examples: [
+      { type: 'ConceptNode', name: 'cat', text: 'a small cat', model: 'demo-embedder' },
+      { type: 'ConceptNode', name: 'dog', embedding: [0.1, 0.7, -0.2, 0.4], space: 'toy', tv: { strength: 0.9, confidence: 0.8 } },
+    ],
+  },
 );
 const LinkBody = Type.Object(
   { type: Type.String({ description: 'a link type, e.g. InheritanceLink' }), outgoing: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 1024 }), tv: Type.Optional(Tv) },
-  { additionalProperties: false, title: 'link' },
+  { additionalProperties: false, title: 'link', examples: [{ type: 'InheritanceLink', outgoing: [1, 2], tv: { strength: 1, confidence: 0.9 } }] },
 );
 const AtomBody = Type.Union([NodeBody, LinkBody]);
 type NodeBody = Static<typeof NodeBody>;
@@ -49,7 +57,7 @@ const SimilarBody = Type.Object(
     embedding: Type.Optional(Type.Array(Type.Number(), { minItems: 1, maxItems: 65536 })),
     atom: Type.Optional(Type.Integer({ minimum: 1 })),
     space: Type.Optional(SpaceName),
-    k: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 10 })),
+    k: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'at most MAX_K (default 1000)' })),
     type: Type.Optional(Type.String()),
     threshold: Type.Optional(Type.Number({ minimum: -1, maximum: 1 })),
     mode: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('exact'), Type.Literal('approximate')])),
@@ -76,8 +84,8 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     const byModel = new Map<string, number[]>();
     nodes.forEach((n, i) => n.text !== undefined && byModel.set(n.model!, [...(byModel.get(n.model!) ?? []), i]));
     for (const [model, indices] of byModel) {
-      for (let start = 0; start < indices.length; start += 256) {
-        const chunk = indices.slice(start, start + 256);
+      for (let start = 0; start < indices.length; start += ctx.config.maxTextsPerRequest) {
+        const chunk = indices.slice(start, start + ctx.config.maxTextsPerRequest);
         const { embeddings } = await embed(ctx.tasks, model, chunk.map((i) => nodes[i]!.text!), { truncate: true });
         chunk.forEach((i, j) => (out[i] = { space: nodes[i]!.space ?? model, model, vector: embeddings[j]! }));
       }
@@ -122,12 +130,17 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         tags: ['atomspace'],
         summary: 'Add many atoms in one durable commit',
         description: 'Items are added in order; a link may name atoms added earlier in the batch once their ids are known (send those in an earlier batch). Nothing is added when any item is invalid.',
-        body: Type.Object({ atoms: Type.Array(AtomBody, { minItems: 1, maxItems: 10000 }) }, { additionalProperties: false }),
+        body: Type.Object(
+          { atoms: Type.Array(AtomBody, { minItems: 1, description: 'at most MAX_ATOMS_PER_BATCH (default 10000)' }) },
+          { additionalProperties: false, examples: [{ atoms: [{ type: 'ConceptNode', name: 'animal' }, { type: 'ConceptNode', name: 'mammal', text: 'a warm-blooded animal', model: 'demo-embedder' }] }] },
+        ),
         response: { 200: Type.Object({ atoms: Type.Array(Type.Object({ atom: AtomJson, created: Type.Boolean() })) }), ...errors },
       },
     },
     async (request) => {
-      const results = await add((request.body as { atoms: (NodeBody | LinkBody)[] }).atoms);
+      const { atoms } = request.body as { atoms: (NodeBody | LinkBody)[] };
+      enforce(ctx.config, 'maxAtomsPerBatch', atoms.length, 'the number of atoms');
+      const results = await add(atoms);
       return { atoms: results.map((r) => ({ atom: show(r.atom), created: r.created })) };
     },
   );
@@ -171,7 +184,7 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         tags: ['atomspace'],
         summary: 'Update truth value and/or attention values',
         params: IdParams,
-        body: Type.Object({ tv: Type.Optional(Tv), av: Type.Optional(Av) }, { additionalProperties: false }),
+        body: Type.Object({ tv: Type.Optional(Tv), av: Type.Optional(Av) }, { additionalProperties: false, examples: [{ tv: { strength: 0.8, confidence: 0.6 }, av: { sti: 10 } }] }),
         response: { 200: AtomJson, ...errors },
       },
     },
@@ -213,6 +226,7 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       const b = request.body as SimilarBody;
       const given = [b.text !== undefined, b.embedding !== undefined, b.atom !== undefined].filter(Boolean).length;
       if (given !== 1) throw new HttpError(400, 'BAD_QUERY', 'give exactly one of {text, model}, {embedding} or {atom}');
+      enforce(ctx.config, 'maxK', b.k ?? 10, 'k', 400);
       let space: string;
       let vector: ArrayLike<number>;
       let exclude: number | undefined;

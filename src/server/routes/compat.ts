@@ -5,10 +5,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 
+import { enforce } from '../../models/limits.js';
 import { embed } from '../../models/tasks/embedding.js';
 import { TaskInputError } from '../../models/tasks/task-errors.js';
 import type { ServerContext } from '../context.js';
-import { HttpError, toHttp } from '../http-errors.js';
+import { HttpError, namingLimits, toHttp } from '../http-errors.js';
 import { ErrorResponse } from '../schemas.js';
 import { OpenAiEmbeddings, OpenAiEmbeddingsResponse, OpenAiError, TeiEmbed, TeiToken, TeiTokenize } from '../task-schemas.js';
 import { disconnectSignal, outcomeOf } from './infer.js';
@@ -87,18 +88,19 @@ export async function compatRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const ready = await ctx.registry.acquire(model);
       const tokenizer = ctx.tasks.tokenizer(ready);
       const texts = typeof body.inputs === 'string' ? [body.inputs] : body.inputs;
+      enforce(ctx.config, 'maxTextsPerRequest', texts.length, 'the number of texts');
       return Promise.all(texts.map((t) => tokenizer.tokenize(t, body.add_special_tokens ?? true)));
     },
   );
 
-  // OpenAI errors are {error: {message, type, param, code}}.
+  // OpenAI errors are {error: {message, type, param, code}}; `code` is repeated at the top level, as every other route has it.
   app.register(async (openai) => {
     openai.setErrorHandler((error, request, reply) => {
-      const { status, body, headers } = toHttp(error);
+      const { status, body, headers } = toHttp(namingLimits(error, ctx.config));
       if (status >= 500) request.log.error({ err: error }, 'request failed');
       if (headers) void reply.headers(headers);
       const type = status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
-      void reply.status(status).send({ error: { message: body.error, type, param: null, code: body.code } });
+      void reply.status(status).send({ error: { message: body.error, type, param: body.limit ?? null, code: body.code }, code: body.code });
     });
     openai.post(
       '/v1/embeddings',
@@ -108,7 +110,7 @@ export async function compatRoutes(app: FastifyInstance, ctx: ServerContext): Pr
           tags: ['embeddings'],
           summary: 'OpenAI-compatible embeddings',
           body: OpenAiEmbeddings,
-          response: { 200: OpenAiEmbeddingsResponse, 400: OpenAiError, 404: OpenAiError, 429: OpenAiError, 503: OpenAiError },
+          response: { 200: OpenAiEmbeddingsResponse, 400: OpenAiError, 404: OpenAiError, 413: OpenAiError, 429: OpenAiError, 503: OpenAiError },
         },
       },
       async (request, reply) => {

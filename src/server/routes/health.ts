@@ -29,7 +29,7 @@ export async function healthRoutes(app: FastifyInstance, ctx: ServerContext): Pr
   );
   app.get(
     '/metrics',
-    { schema: { tags: ['health'], summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: Type.String() } } },
+    { config: { alwaysServe: true }, schema: { tags: ['health'], summary: 'Prometheus metrics', produces: ['text/plain'], response: { 200: Type.String() } } },
     async (_request, reply) => {
       void reply.header('content-type', ctx.metrics.registry.contentType);
       return ctx.metrics.registry.metrics();

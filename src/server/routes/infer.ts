@@ -1,6 +1,7 @@
 /** Raw-tensor inference (KServe v2 JSON tensors): POST /v2/models/:name/infer, and /infer bodies with `inputs`. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
+import { enforce } from '../../models/limits.js';
 import type { Outcome } from '../../models/observer.js';
 import type { Tensor } from '../../runtime/index.js';
 import type { ServerContext } from '../context.js';
@@ -42,6 +43,9 @@ export async function inferTensors(ctx: ServerContext, model: string, body: Body
   const started = performance.now();
   let status = 200;
   try {
+    // Before anything is allocated: shapes may claim more than the body holds, or overflow.
+    const elements = body.inputs.reduce((n, input) => n + input.shape.reduce((m, d) => m * d, 1), 0);
+    enforce(ctx.config, 'maxTensorElements', elements, 'the elements of the input tensors');
     const named = new Map<string, Tensor>();
     for (const input of body.inputs) {
       if (named.has(input.name)) throw new HttpError(400, 'BAD_INPUT', `input '${input.name}' appears twice`);

@@ -86,12 +86,14 @@ export async function modelRoutes(app: FastifyInstance, ctx: ServerContext): Pro
 
   app.get(
     '/v2/models/:name/ready',
-    { schema: { tags: ['kserve-v2'], summary: 'Model readiness: 200 when ready, 400 otherwise', params: ModelName, response: { 200: Type.Object({ ready: Type.Boolean() }), 400: Type.Object({ ready: Type.Boolean() }), 404: ErrorResponse } } },
+    { schema: { tags: ['kserve-v2'], summary: 'Model readiness: 200 when ready, 400 otherwise', params: ModelName, response: { 200: Type.Object({ ready: Type.Boolean() }), 400: Type.Object({ ready: Type.Boolean(), error: Type.String(), code: Type.String() }), 404: ErrorResponse } } },
     async (request, reply) => {
       const { name } = request.params as { name: string };
       const entry = await registry.find(name);
       const ready = entry.state === 'ready';
-      return reply.status(ready ? 200 : 400).send({ ready });
+      if (ready) return { ready };
+      // Triton answers 400 for a model that is not ready; the body says why, as every 4xx does.
+      return reply.status(400).send({ ready, error: `model '${entry.name}' is ${entry.state}${entry.error ? `: ${entry.error}` : ''}`, code: 'MODEL_NOT_READY' });
     },
   );
 
