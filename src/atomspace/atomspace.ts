@@ -3,11 +3,17 @@
  * outgoing) — order-insensitive for unordered types such as SimilarityLink — and adding an
  * existing atom returns it. Atoms carry a truth value, attention values and, per embedding
  * space, one vector. Every change is applied in memory and acknowledged only once its journal
- * record is on disk. Knows nothing of HTTP.
+ * record is on disk; a change whose record cannot be written (disk full, read-only) is undone
+ * in memory and refused with STORAGE_UNAVAILABLE, and the next write tries the disk again.
+ * Knows nothing of HTTP.
  */
+import { resolve } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
+
 import { EmbeddingSpace, type SpaceView } from './embedding-space.js';
 import { Journal, type JournalObserver, type JournalRecord } from './journal.js';
 import { TypeHierarchy, type TypeDefinition } from './types.js';
+import { UndoLog } from './undo-log.js';
 
 export interface TruthValue {
   strength: number;
@@ -72,6 +78,27 @@ export interface AtomSpaceOptions {
 
 const DEFAULT_TV: TruthValue = { strength: 1, confidence: 0 };
 const DEFAULT_AV: AttentionValue = { sti: 0, lti: 0 };
+/** After a failed snapshot, the next automatic one waits this long. */
+const SNAPSHOT_RETRY_MS = 10_000;
+
+/** A change being made: applied in memory as it is built, durable once its records are written. */
+interface Change {
+  records: JournalRecord[];
+  undo: UndoLog;
+}
+
+/** "ENOSPC: no space left on device" from a Node.js system error. */
+function osError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException | undefined;
+  const known = typeof e?.errno === 'number' ? getSystemErrorMap().get(e.errno) : undefined;
+  if (known) return `${known[0]}: ${known[1]}`;
+  if (e?.code && e.message) return e.message.startsWith(e.code) ? e.message : `${e.code}: ${e.message}`;
+  return e?.message ?? String(error);
+}
+
+function storageUnavailable(dir: string, what: string, error: unknown, outcome: string): AtomSpaceError {
+  return new AtomSpaceError('STORAGE_UNAVAILABLE', `the AtomSpace cannot ${what} in ${resolve(dir)} (${osError(error)}); ${outcome}`);
+}
 
 function checkTv(tv: TruthValue | undefined): TruthValue | undefined {
   if (tv === undefined) return undefined;
@@ -95,7 +122,9 @@ function checkAv(av: Partial<AttentionValue> | undefined, current: AttentionValu
 
 export class AtomSpace {
   readonly types: TypeHierarchy;
+  /** In id order (listings page through it), except after an undone removal (see #inIdOrder). */
   readonly #atoms = new Map<number, Atom>();
+  #atomsOutOfOrder = false;
   readonly #nodes = new Map<string, number>();
   readonly #links = new Map<string, number>();
   readonly #incoming = new Map<number, Set<number>>();
@@ -105,6 +134,8 @@ export class AtomSpace {
   readonly #snapshotBytes: number;
   #nextId = 1;
   #snapshotting: Promise<void> | undefined;
+  /** No automatic snapshot before this time (set when one fails). */
+  #snapshotRetryAt = 0;
 
   private constructor(options: AtomSpaceOptions) {
     this.types = new TypeHierarchy(options.types ?? []);
@@ -112,12 +143,18 @@ export class AtomSpace {
     this.#snapshotBytes = options.snapshotBytes ?? 64 * 2 ** 20;
   }
 
-  /** Open (and recover) the AtomSpace stored in `dataDir`. */
-  static async open(options: AtomSpaceOptions): Promise<{ atomspace: AtomSpace; recovered: { atoms: number; truncatedBytes: number } }> {
+  /**
+   * Open (and recover) the AtomSpace stored in `dataDir`. A directory that can be read but
+   * not written opens too: reads work, writes are refused until it can be written
+   * (`storageError` says why).
+   */
+  static async open(options: AtomSpaceOptions): Promise<{ atomspace: AtomSpace; recovered: { atoms: number; truncatedBytes: number; storageError?: string } }> {
     const space = new AtomSpace(options);
     const recovered = await space.#journal.recover();
     for (const record of [...(recovered.snapshot ?? []), ...recovered.journal]) space.#replay(record);
-    return { atomspace: space, recovered: { atoms: space.#atoms.size, truncatedBytes: recovered.truncatedBytes } };
+    space.#atomsOutOfOrder = true; // a snapshot replays nodes before links
+    const storageError = recovered.storageError === undefined ? undefined : storageUnavailable(options.dataDir, 'open its journal', recovered.storageError, 'writes are refused until it can').message;
+    return { atomspace: space, recovered: { atoms: space.#atoms.size, truncatedBytes: recovered.truncatedBytes, ...(storageError ? { storageError } : {}) } };
   }
 
   get size(): number {
@@ -152,6 +189,7 @@ export class AtomSpace {
       return { atoms, total: atoms.length };
     }
     const matches: Atom[] = [];
+    this.#inIdOrder();
     for (const atom of this.#atoms.values()) {
       if (filter.type && !this.types.isA(atom.type, filter.type)) continue;
       if (filter.name !== undefined && atom.name !== filter.name) continue;
@@ -201,18 +239,12 @@ export class AtomSpace {
    * changes, so a link must name atoms that already exist (add its targets in an earlier call).
    */
   async addBatch(items: ({ node: NodeInput } | { link: LinkInput })[]): Promise<{ atom: Atom; created: boolean }[]> {
-    const records: JournalRecord[] = [];
-    const results: { atom: Atom; created: boolean }[] = [];
     // Validate everything first so a bad item changes nothing.
     for (const item of items) {
       if ('node' in item) this.#validateNode(item.node);
       else this.#validateLink(item.link);
     }
-    for (const item of items) {
-      if ('node' in item) results.push(this.#applyNode(item.node, records));
-      else results.push(this.#applyLink(item.link, records));
-    }
-    await this.#commit(records);
+    const results = await this.#write((change) => items.map((item) => ('node' in item ? this.#applyNode(item.node, change) : this.#applyLink(item.link, change))));
     return results.map((r) => ({ atom: copy(this.#atoms.get(r.atom.id)!), created: r.created }));
   }
 
@@ -223,8 +255,7 @@ export class AtomSpace {
     const av = checkAv(change.av, atom.av);
     if (!tv && !av) throw new AtomSpaceError('BAD_ATOM', 'nothing to update: give tv and/or av');
     const record = { op: 'update', id, ...(tv ? { tv } : {}), ...(av ? { av } : {}) };
-    this.#replay({ json: record });
-    await this.#commit([{ json: record }]);
+    await this.#write((change) => this.#apply(change, { json: record }));
     return copy(this.#atoms.get(id)!);
   }
 
@@ -242,18 +273,15 @@ export class AtomSpace {
     };
     visit(id);
     const record = { op: 'remove', ids: order };
-    this.#replay({ json: record });
-    await this.#commit([{ json: record }]);
+    await this.#write((change) => this.#apply(change, { json: record }));
     return order;
   }
 
   async setEmbedding(id: number, input: EmbeddingInput): Promise<void> {
     const atom = this.#atoms.get(id);
     if (!atom) throw new AtomSpaceError('ATOM_NOT_FOUND', `no atom ${id}`);
-    const records: JournalRecord[] = [];
     this.#checkEmbedding(input);
-    this.#embed(atom, input, records);
-    await this.#commit(records);
+    await this.#write((change) => this.#embed(atom, input, change));
   }
 
   /** A consistent view of one space for a similarity scan. */
@@ -264,26 +292,61 @@ export class AtomSpace {
   }
 
   async close(): Promise<void> {
-    await this.#snapshotting;
+    await this.#snapshotting?.catch(() => undefined);
     await this.#journal.close();
   }
 
-  /** Write a snapshot now (also happens by itself as the journal grows). */
+  /**
+   * Write a snapshot now (also happens by itself as the journal grows). When it cannot be
+   * written it rejects with STORAGE_UNAVAILABLE; nothing is lost and writes go on.
+   */
   async snapshot(): Promise<void> {
     if (this.#snapshotting) return this.#snapshotting;
     const records = this.#snapshotRecords();
-    this.#snapshotting = this.#journal.snapshot(records).finally(() => {
-      this.#snapshotting = undefined;
-    });
+    this.#snapshotting = this.#journal
+      .snapshot(records)
+      .catch((error: unknown) => {
+        this.#snapshotRetryAt = Date.now() + SNAPSHOT_RETRY_MS;
+        throw storageUnavailable(this.#journal.dir, 'write a snapshot', error, 'nothing was lost: the journals are kept');
+      })
+      .finally(() => {
+        this.#snapshotting = undefined;
+      });
     return this.#snapshotting;
   }
 
   // ----- internals -----
 
-  async #commit(records: JournalRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    await this.#journal.append(records);
-    if (this.#journal.bytes > this.#snapshotBytes && !this.#snapshotting) {
+  /** Apply a change in memory, then make it durable; when either fails, the change is undone. */
+  async #write<T>(apply: (change: Change) => T): Promise<T> {
+    const change: Change = { records: [], undo: new UndoLog() };
+    let result: T;
+    try {
+      result = apply(change);
+    } catch (error) {
+      change.undo.rollback();
+      throw error;
+    }
+    await this.#commit(change);
+    return result;
+  }
+
+  /** Apply one record in memory as part of `change`. */
+  #apply(change: Change, record: JournalRecord): void {
+    this.#replay(record, change.undo);
+    change.records.push(record);
+  }
+
+  async #commit(change: Change): Promise<void> {
+    try {
+      // The journal undoes the change (and every later one) before this rejects. A change
+      // that wrote nothing still waits for the earlier ones it may have answered from.
+      if (change.records.length) await this.#journal.append(change.records, () => change.undo.rollback());
+      else await this.#journal.sync();
+    } catch (error) {
+      throw storageUnavailable(this.#journal.dir, 'write its journal', error, 'the change was not applied');
+    }
+    if (change.records.length && this.#journal.bytes > this.#snapshotBytes && !this.#snapshotting && Date.now() >= this.#snapshotRetryAt) {
       // Compact tombstoned rows while we are at it; queries in flight keep their arrays.
       for (const s of this.#spaces.values()) if (s.tombstones > s.size) s.compact();
       void this.snapshot().catch(() => undefined);
@@ -321,89 +384,87 @@ export class AtomSpace {
     checkTv(input.tv);
   }
 
-  #applyNode(input: NodeInput, records: JournalRecord[]): { atom: Atom; created: boolean } {
-    const result = this.#addOrUpdate(this.#nodes.get(nodeKey(input.type, input.name)), input.tv, records, (id, tv) => ({ op: 'node', id, type: input.type, name: input.name, tv }));
-    for (const e of input.embeddings ?? []) this.#embed(result.atom, e, records);
+  #applyNode(input: NodeInput, change: Change): { atom: Atom; created: boolean } {
+    const result = this.#addOrUpdate(this.#nodes.get(nodeKey(input.type, input.name)), input.tv, change, (id, tv) => ({ op: 'node', id, type: input.type, name: input.name, tv }));
+    for (const e of input.embeddings ?? []) this.#embed(result.atom, e, change);
     return result;
   }
 
-  #applyLink(input: LinkInput, records: JournalRecord[]): { atom: Atom; created: boolean } {
+  #applyLink(input: LinkInput, change: Change): { atom: Atom; created: boolean } {
     this.#validateLink(input);
     const outgoing = this.types.isUnordered(input.type) ? [...input.outgoing].sort((a, b) => a - b) : [...input.outgoing];
-    return this.#addOrUpdate(this.#links.get(linkKey(input.type, outgoing)), input.tv, records, (id, tv) => ({ op: 'link', id, type: input.type, outgoing, tv }));
+    return this.#addOrUpdate(this.#links.get(linkKey(input.type, outgoing)), input.tv, change, (id, tv) => ({ op: 'link', id, type: input.type, outgoing, tv }));
   }
 
   /** Create the atom (`existing` undefined) or update its tv when one is given; records the change. */
-  #addOrUpdate(existing: number | undefined, tv: TruthValue | undefined, records: JournalRecord[], create: (id: number, tv: TruthValue) => object) {
+  #addOrUpdate(existing: number | undefined, tv: TruthValue | undefined, change: Change, create: (id: number, tv: TruthValue) => object) {
     let record: object | undefined;
     const id = existing ?? this.#nextId;
     if (existing === undefined) record = create(id, checkTv(tv) ?? DEFAULT_TV);
     else if (tv) record = { op: 'update', id, tv: checkTv(tv) };
-    if (record) {
-      this.#replay({ json: record });
-      records.push({ json: record });
-    }
+    if (record) this.#apply(change, { json: record });
     return { atom: this.#atoms.get(id)!, created: existing === undefined };
   }
 
-  #embed(atom: Atom, input: EmbeddingInput, records: JournalRecord[]): void {
+  #embed(atom: Atom, input: EmbeddingInput, change: Change): void {
     const vector = Float32Array.from(input.vector);
     const record = { op: 'embed', id: atom.id, space: input.space, model: input.model, dim: vector.length };
-    const bytes = new Uint8Array(vector.buffer);
-    this.#replay({ json: record, bytes });
-    records.push({ json: record, bytes });
+    this.#apply(change, { json: record, bytes: new Uint8Array(vector.buffer) });
   }
 
-  /** Apply one journal record to memory. Idempotent: replaying a record twice changes nothing. */
-  #replay(record: JournalRecord): void {
+  /**
+   * Apply one journal record to memory. Idempotent: replaying a record twice changes nothing.
+   * With `undo`, also records how to take the change back.
+   */
+  #replay(record: JournalRecord, undo?: UndoLog): void {
     const r = record.json as Record<string, unknown> & { op: string };
     switch (r.op) {
       case 'node': {
         const id = r.id as number;
         if (this.#atoms.has(id)) return;
-        const atom: Atom = { id, type: r.type as string, name: r.name as string, tv: r.tv as TruthValue, av: (r.av as AttentionValue) ?? { ...DEFAULT_AV } };
-        this.#atoms.set(id, atom);
-        this.#nodes.set(nodeKey(atom.type, atom.name!), id);
-        this.#count(atom.type, 1);
-        this.#nextId = Math.max(this.#nextId, id + 1);
+        this.#create({ id, type: r.type as string, name: r.name as string, tv: r.tv as TruthValue, av: (r.av as AttentionValue) ?? { ...DEFAULT_AV } }, undo);
         return;
       }
       case 'link': {
         const id = r.id as number;
         if (this.#atoms.has(id)) return;
-        const atom: Atom = { id, type: r.type as string, outgoing: r.outgoing as number[], tv: r.tv as TruthValue, av: (r.av as AttentionValue) ?? { ...DEFAULT_AV } };
-        this.#atoms.set(id, atom);
-        this.#links.set(linkKey(atom.type, atom.outgoing!), id);
-        for (const target of new Set(atom.outgoing)) {
-          let set = this.#incoming.get(target);
-          if (!set) this.#incoming.set(target, (set = new Set()));
-          set.add(id);
-        }
-        this.#count(atom.type, 1);
-        this.#nextId = Math.max(this.#nextId, id + 1);
+        this.#create({ id, type: r.type as string, outgoing: r.outgoing as number[], tv: r.tv as TruthValue, av: (r.av as AttentionValue) ?? { ...DEFAULT_AV } }, undo);
         return;
       }
       case 'update': {
         const atom = this.#atoms.get(r.id as number);
         if (!atom) return;
+        const { tv, av } = atom;
         if (r.tv) atom.tv = r.tv as TruthValue;
         if (r.av) atom.av = r.av as AttentionValue;
+        undo?.add(() => {
+          atom.tv = tv;
+          atom.av = av;
+        });
         return;
       }
       case 'remove': {
-        for (const id of r.ids as number[]) this.#removeOne(id);
+        for (const id of r.ids as number[]) this.#removeOne(id, undo);
         return;
       }
       case 'embed': {
         const atom = this.#atoms.get(r.id as number);
         if (!atom || !record.bytes) return;
         const vector = new Float32Array(record.bytes.buffer.slice(record.bytes.byteOffset, record.bytes.byteOffset + record.bytes.byteLength));
+        // A space created here stays, empty, if the change is undone: similarity search keeps
+        // per-space state by name, which a new space of another dimension would confuse.
         let space = this.#spaces.get(r.space as string);
         if (!space) {
           space = new EmbeddingSpace(r.space as string, r.dim as number, (r.model as string | null) ?? null);
           this.#spaces.set(space.name, space);
         }
-        space.set(atom.id, this.types.code(atom.type), vector);
+        const typeCode = this.types.code(atom.type);
+        const previous = undo && space.get(atom.id);
+        space.set(atom.id, typeCode, vector);
+        if (undo) {
+          const s = space;
+          undo.add(() => (previous ? s.restore(atom.id, typeCode, previous) : s.remove(atom.id)));
+        }
         return;
       }
       case 'next-id':
@@ -414,9 +475,41 @@ export class AtomSpace {
     }
   }
 
-  #removeOne(id: number): void {
+  /** Add a new atom to the indexes; undone by removing it and giving its id back. */
+  #create(atom: Atom, undo?: UndoLog): void {
+    const nextId = this.#nextId;
+    this.#insert(atom);
+    this.#nextId = Math.max(this.#nextId, atom.id + 1);
+    undo?.add(() => {
+      this.#removeOne(atom.id);
+      this.#nextId = nextId;
+    });
+  }
+
+  /** Index an atom: by id, by key, in its targets' incoming sets, in the counts. */
+  #insert(atom: Atom): void {
+    this.#atoms.set(atom.id, atom);
+    if (atom.outgoing) {
+      this.#links.set(linkKey(atom.type, atom.outgoing), atom.id);
+      for (const target of new Set(atom.outgoing)) {
+        let set = this.#incoming.get(target);
+        if (!set) this.#incoming.set(target, (set = new Set()));
+        set.add(atom.id);
+      }
+    } else {
+      this.#nodes.set(nodeKey(atom.type, atom.name!), atom.id);
+    }
+    this.#count(atom.type, 1);
+  }
+
+  /**
+   * Remove one atom (links containing it are removed first by the caller). Undone by putting
+   * it back with its vectors; the links that contained it put themselves back after it.
+   */
+  #removeOne(id: number, undo?: UndoLog): void {
     const atom = this.#atoms.get(id);
     if (!atom) return;
+    const vectors = undo ? [...this.#spaces.values()].flatMap((s) => (s.has(id) ? [{ space: s, vector: s.get(id)! }] : [])) : [];
     this.#atoms.delete(id);
     if (atom.name !== undefined) this.#nodes.delete(nodeKey(atom.type, atom.name));
     if (atom.outgoing) {
@@ -426,6 +519,21 @@ export class AtomSpace {
     this.#incoming.delete(id);
     for (const space of this.#spaces.values()) space.remove(id);
     this.#count(atom.type, -1);
+    undo?.add(() => {
+      this.#insert(atom);
+      this.#atomsOutOfOrder = true;
+      const typeCode = this.types.code(atom.type);
+      for (const { space, vector } of vectors) space.restore(id, typeCode, vector);
+    });
+  }
+
+  /** Put atoms back in id order: new atoms get the highest id, but recovery and undone removals insert out of order. */
+  #inIdOrder(): void {
+    if (!this.#atomsOutOfOrder) return;
+    const atoms = [...this.#atoms.values()].sort((a, b) => a.id - b.id);
+    this.#atoms.clear();
+    for (const atom of atoms) this.#atoms.set(atom.id, atom);
+    this.#atomsOutOfOrder = false;
   }
 
   #count(type: string, delta: number): void {

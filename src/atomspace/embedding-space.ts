@@ -69,7 +69,11 @@ export class EmbeddingSpace {
 
   /** Set the atom's vector (normalised here); replaces an earlier one. */
   set(atomId: number, typeCode: number, vector: ArrayLike<number>): void {
-    const normalized = this.normalize(vector);
+    this.restore(atomId, typeCode, this.normalize(vector));
+  }
+
+  /** Put back a vector this space held (from `get`), as it was: already normalised. */
+  restore(atomId: number, typeCode: number, normalized: Float32Array): void {
     this.remove(atomId);
     if (this.#rows === this.#rowAtoms.length) this.#grow();
     const row = this.#rows++;

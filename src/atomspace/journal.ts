@@ -76,14 +76,25 @@ export interface Recovered {
   /** Bytes cut from torn journal tails. */
   truncatedBytes: number;
   generation: number;
+  /** Why the journal could not be opened for writing (writes fail, and retry, until it can). */
+  storageError?: unknown;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  /** Takes the batch's change back out of memory when it cannot be written. */
+  rollback: (() => void) | undefined;
 }
 
 export class Journal {
+  /** Undefined while the file may hold bytes past `#bytes` (a failed write): reopened, cut back, before the next write. */
   #handle: FileHandle | undefined;
   #generation = 0;
   #pending: Buffer[] = [];
-  #waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #waiters: Waiter[] = [];
   #flushing: Promise<void> | undefined;
+  /** Acknowledged bytes in the current journal file. */
   #bytes = 0;
   #closed = false;
   /** While a snapshot rotates the file, flushes wait. */
@@ -103,7 +114,11 @@ export class Journal {
     return this.#bytes;
   }
 
-  /** Read what is on disk (repairing torn tails), then open the journal for appending. */
+  /**
+   * Read what is on disk (repairing torn tails), then open the journal for appending. A
+   * directory that cannot be written (read-only, full) still recovers: its journal is opened
+   * by the first write that finds it writable, and writes fail until then.
+   */
   async recover(): Promise<Recovered> {
     mkdirSync(this.dir, { recursive: true });
     const files = readdirSync(this.dir);
@@ -124,111 +139,230 @@ export class Journal {
     const journals = files.flatMap((f) => (JOURNAL.exec(f) ? [Number(JOURNAL.exec(f)![1])] : [])).filter((g) => g > base).sort((a, b) => a - b);
     const journal: JournalRecord[] = [];
     let truncatedBytes = 0;
+    this.#generation = Math.max(base + 1, ...journals);
+    this.#bytes = 0;
     for (const gen of journals) {
-      const path = join(this.dir, `journal-${gen}.log`);
+      const path = this.#path(gen);
       const data = readFileSync(path);
       const decoded = decodeRecords(data);
       journal.push(...decoded.records);
+      if (gen === this.#generation) this.#bytes = decoded.validBytes;
       if (decoded.validBytes < data.length) {
         truncatedBytes += data.length - decoded.validBytes;
-        const fd = openSync(path, 'r+');
-        ftruncateSync(fd, decoded.validBytes);
-        fsyncSync(fd);
-        closeSync(fd);
+        try {
+          const fd = openSync(path, 'r+');
+          try {
+            ftruncateSync(fd, decoded.validBytes);
+            fsyncSync(fd);
+          } finally {
+            closeSync(fd);
+          }
+        } catch {
+          // Read-only: the tail stays (and is cut again by every recovery); the current
+          // journal is cut back to `#bytes` before anything is appended to it.
+        }
       }
     }
-    this.#generation = Math.max(base + 1, ...journals);
-    await this.#openGeneration(this.#generation);
-    return { snapshot, journal, truncatedBytes, generation: this.#generation };
-  }
-
-  async #openGeneration(gen: number): Promise<void> {
-    this.#handle = await open(join(this.dir, `journal-${gen}.log`), 'a');
-    this.#bytes = (await this.#handle.stat()).size;
+    let storageError: unknown;
+    try {
+      await this.#reopen();
+    } catch (error) {
+      storageError = error;
+    }
     this.observer.bytes(this.#bytes);
-    syncDir(this.dir);
+    return { snapshot, journal, truncatedBytes, generation: this.#generation, ...(storageError ? { storageError } : {}) };
   }
 
-  /** Append records; resolves once they are on disk (fdatasync). */
-  append(records: JournalRecord[]): Promise<void> {
+  #path(gen: number): string {
+    return join(this.dir, `journal-${gen}.log`);
+  }
+
+  /**
+   * Open the current journal for appending, cut back to the acknowledged bytes: whatever a
+   * failed write left after them (a partial record, or a whole one whose fdatasync failed)
+   * was never acknowledged and must not be replayed.
+   */
+  async #reopen(): Promise<void> {
+    const path = this.#path(this.#generation);
+    const handle = await open(path, 'a');
+    try {
+      const { size } = await handle.stat();
+      if (size < this.#bytes) throw Object.assign(new Error(`${path} is ${size} bytes, shorter than the ${this.#bytes} bytes acknowledged`), { code: 'EIO' });
+      if (size > this.#bytes) await handle.truncate(this.#bytes);
+      await handle.datasync();
+      syncDir(this.dir);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+    this.#handle = handle;
+  }
+
+  /** Close the handle after a failed write; the next write reopens the file and cuts it back. */
+  async #drop(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await handle?.close().catch(() => undefined);
+  }
+
+  /**
+   * Append records; resolves once they are on disk (fdatasync). When they cannot be written,
+   * `rollback` runs before the promise rejects, and so does the rollback of every batch
+   * appended after this one (all of them fail too), newest first, all before any rejection is
+   * seen: the caller's memory goes back to what is on disk.
+   */
+  append(records: JournalRecord[], rollback?: () => void): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('the journal is closed'));
     for (const r of records) this.#pending.push(encodeRecord(r));
-    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject, rollback }));
     this.#schedule();
     return done;
+  }
+
+  /**
+   * Resolves once everything appended so far is on disk, rejects when some of it failed. A
+   * caller that changed nothing but answers from memory waits here, so it never reports a
+   * change that is then rolled back.
+   */
+  sync(): Promise<void> {
+    if (!this.#flushing && this.#waiters.length === 0) return Promise.resolve();
+    return this.append([]);
   }
 
   #schedule(): void {
     if (this.#flushing || this.#paused) return;
     this.#flushing = this.#flush().finally(() => {
       this.#flushing = undefined;
-      if (this.#pending.length) this.#schedule();
+      if (this.#waiters.length) this.#schedule();
     });
   }
 
-  /** One group commit: write everything pending, one fdatasync, acknowledge all of it. */
+  /** One group commit: write everything pending, one fdatasync, acknowledge all of it. Never rejects. */
   async #flush(): Promise<void> {
     const buffers = this.#pending;
     const waiters = this.#waiters;
     this.#pending = [];
     this.#waiters = [];
     try {
+      if (!this.#handle) await this.#reopen();
+      const handle = this.#handle!;
       const data = Buffer.concat(buffers);
-      await this.#handle!.write(data);
+      // A full disk can take part of a write and refuse the rest on the next call.
+      for (let at = 0; at < data.length; ) {
+        const { bytesWritten } = await handle.write(data, at, data.length - at);
+        if (bytesWritten <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
+        at += bytesWritten;
+      }
       const t0 = performance.now();
-      await this.#handle!.datasync();
+      await handle.datasync();
       this.observer.fsync((performance.now() - t0) / 1000);
       this.#bytes += data.length;
       this.observer.bytes(this.#bytes);
       for (const w of waiters) w.resolve();
     } catch (error) {
-      for (const w of waiters) w.reject(error);
+      const closing = this.#drop();
+      // Everything appended since the last good flush fails: this batch and all pending behind it.
+      const failed = [...waiters, ...this.#waiters];
+      this.#pending = [];
+      this.#waiters = [];
+      for (let i = failed.length - 1; i >= 0; i--) {
+        try {
+          failed[i]!.rollback?.();
+        } catch {
+          // A throwing undo step is a bug; the other batches must still be undone and answered.
+        }
+      }
+      for (const w of failed) w.reject(error);
+      await closing;
     }
   }
 
   /**
    * Write a snapshot of the state as of now: `records` must describe the whole AtomSpace at
-   * this instant. Later appends go to a new journal; once the snapshot is durable, the
-   * journals it covers are deleted.
+   * this instant (changes still pending included). Later appends go to a new journal; the
+   * snapshot is written once every change it holds is on disk in a journal, and once it is
+   * durable, the journals it covers are deleted. On failure nothing is deleted and appends
+   * go on: to the new journal if the rotation happened, else to the old one.
    */
   async snapshot(records: JournalRecord[]): Promise<void> {
-    // Rotate first: appends from now on go to the next journal. Records still pending may
-    // already be in `records` too; replay is idempotent, so writing them after is harmless.
+    // Rotate first: appends from now on go to the next journal. Records still pending are in
+    // `records` too and are written to the next journal; replay is idempotent.
     this.#paused = true;
+    // Resolves once every change in `records` is durable; rejects if any was rolled back.
+    const covered = this.sync();
+    covered.catch(() => undefined);
     const gen = this.#generation;
     try {
-      await this.#flushing;
+      while (this.#flushing) await this.#flushing;
+      // Rotate only from a clean file: a failed write's leftovers are cut off first.
+      if (!this.#handle) await this.#reopen();
+      const next = await open(this.#path(gen + 1), 'a');
+      let size: number;
+      try {
+        size = (await next.stat()).size;
+        syncDir(this.dir);
+      } catch (error) {
+        await next.close().catch(() => undefined);
+        throw error;
+      }
       const old = this.#handle!;
+      this.#handle = next;
       this.#generation = gen + 1;
-      await this.#openGeneration(this.#generation);
-      await old.close();
+      this.#bytes = size;
+      this.observer.bytes(this.#bytes);
+      await old.close().catch(() => undefined);
     } finally {
       this.#paused = false;
-      if (this.#pending.length) this.#schedule();
+      if (this.#waiters.length) this.#schedule();
     }
+    await covered;
     const tmp = join(this.dir, `snapshot-${gen}.bin.tmp`);
-    const fd = openSync(tmp, 'w');
     try {
-      for (const r of records) writeSync(fd, encodeRecord(r));
-      writeSync(fd, encodeRecord({ json: { end: true } }));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      const fd = openSync(tmp, 'w');
+      try {
+        for (const r of records) writeAll(fd, encodeRecord(r));
+        writeAll(fd, encodeRecord({ json: { end: true } }));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, join(this.dir, `snapshot-${gen}.bin`));
+    } catch (error) {
+      // Give the space back: a half-written snapshot is of no use to recovery.
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already gone, or the directory is read-only
+      }
+      throw error;
     }
-    renameSync(tmp, join(this.dir, `snapshot-${gen}.bin`));
     syncDir(this.dir);
     for (const f of readdirSync(this.dir)) {
       const j = JOURNAL.exec(f);
       const s = SNAPSHOT.exec(f);
-      if ((j && Number(j[1]) <= gen) || (s && Number(s[1]) < gen)) unlinkSync(join(this.dir, f));
+      if ((j && Number(j[1]) <= gen) || (s && Number(s[1]) < gen)) {
+        try {
+          unlinkSync(join(this.dir, f));
+        } catch {
+          // Left for the next snapshot: recovery skips what the newest snapshot covers.
+        }
+      }
     }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#flushing;
-    await this.#handle?.close();
-    this.#handle = undefined;
+    while (this.#flushing) await this.#flushing;
+    await this.#drop();
+  }
+}
+
+/** writeSync may write part of a buffer (a full disk): write the rest or throw. */
+function writeAll(fd: number, data: Buffer): void {
+  for (let at = 0; at < data.length; ) {
+    const written = writeSync(fd, data, at, data.length - at);
+    if (written <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
+    at += written;
   }
 }
 
