@@ -78,7 +78,12 @@ export interface BatchStats {
   rows: number;
 }
 
-export type RunBatch<I, R> = (items: I[], stats: BatchStats) => Promise<R[]>;
+/** A result that fails its own request only, the rest of the batch succeeding. */
+export class ItemFailure {
+  constructor(readonly error: unknown) {}
+}
+
+export type RunBatch<I, R> = (items: I[], stats: BatchStats) => Promise<(R | ItemFailure)[]>;
 
 export class Batcher<I, R> {
   readonly #queue: Pending<I, R>[] = [];
@@ -236,7 +241,10 @@ export class Batcher<I, R> {
       stats,
     ).then(
       (results) => {
-        batch.forEach((p, i) => this.#settle(p, () => p.resolve(results[i]!)));
+        batch.forEach((p, i) => {
+          const result = results[i]!;
+          this.#settle(p, () => (result instanceof ItemFailure ? p.reject(result.error) : p.resolve(result)));
+        });
       },
       (error: unknown) => {
         for (const p of batch) this.#settle(p, () => p.reject(error));

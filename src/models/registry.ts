@@ -6,8 +6,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { type Tensor, type TorchValue, TorchScriptModule, tensor, trimMemory, zeros } from '../runtime/index.js';
-import { Batcher, type SubmitOptions } from './batcher.js';
+import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule, tensor, trimMemory, zeros } from '../runtime/index.js';
+import { Batcher, ItemFailure, type SubmitOptions } from './batcher.js';
 import { type Manifest, type TensorSpec, readManifest, readServingOverrides } from './manifest.js';
 import { noopObserver, type ModelObserver } from './observer.js';
 import { ModelRepository } from './repository.js';
@@ -291,12 +291,28 @@ export class ModelRegistry {
           for (const ms of stats.queueMs) this.#observer.stage(entry.name, 'queue', ms / 1000);
           this.#observer.queueDepth(entry.name, entry.batcher?.queued ?? 0);
           const t0 = performance.now();
-          const outputs = toTensorList(await module.forward(joinBatch(manifest, items)), manifest);
+          const forward = async (some: InferItem[]) => toTensorList(await module.forward(joinBatch(manifest, some)), manifest);
+          let results: (Tensor[] | ItemFailure)[];
+          try {
+            results = splitBatch(items, await forward(items));
+          } catch (error) {
+            // One request's inputs (a token id past the vocabulary, say) must not fail the others
+            // batched with it: run each alone, so only the bad one gets the error.
+            if (items.length === 1 || !(error instanceof TorchRuntimeError) || error.code !== 'FORWARD_FAILED') throw error;
+            results = [];
+            for (const item of items) {
+              try {
+                results.push(splitBatch([item], await forward([item]))[0]!);
+              } catch (itemError) {
+                results.push(new ItemFailure(itemError));
+              }
+            }
+          }
           this.#observer.stage(entry.name, 'compute', (performance.now() - t0) / 1000);
           entry.stats.executions++;
           entry.stats.inferences += stats.rows;
           this.#observer.batchExecuted(entry.name, stats.rows, items.length);
-          return splitBatch(items, outputs);
+          return results;
         },
       );
       if (this.#options.warmup) await this.#warmup(module, manifest);

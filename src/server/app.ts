@@ -105,6 +105,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   let startupDone = config.loadModels === 'none';
   const context: ServerContext = { config, registry, metrics, tasks, responseCache, atomspace, similarity, startupDone: () => startupDone };
   app.log.info({ dataDir: config.dataDir, atoms: recovered.atoms, truncatedBytes: recovered.truncatedBytes }, 'atomspace recovered');
+  if (recovered.storageError) app.log.warn({ dataDir: config.dataDir, err: recovered.storageError }, 'the AtomSpace data directory cannot be written: atom writes answer 503 until it can');
 
   app.setErrorHandler((error, request, reply) => errorHandler(namingLimits(error, config), request, reply));
   app.setNotFoundHandler((request, reply) => {

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
 
   await app.listen({ port: config.port, host: config.host });
   await loadStartupModels();
-  app.log.info('ready');
+  if (!stopping) app.log.info('ready');
 }
 
 main().catch((error: unknown) => {
