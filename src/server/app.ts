@@ -201,6 +201,7 @@ async function registerLoadShedding(app: FastifyInstance, config: ServerConfig):
     maxRssBytes: config.maxRssBytes,
     maxHeapUsedBytes: config.maxHeapUsedBytes,
     retryAfter,
+    sampleInterval: 500,
     pressureHandler: (request, reply, type, value) => {
       const route = request.routeOptions.config as { public?: boolean; alwaysServe?: boolean };
       if (route.public || route.alwaysServe) return undefined; // served anyway
