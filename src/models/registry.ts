@@ -4,7 +4,6 @@
  * idle model to stay inside the memory budget, and runs requests through each model's batcher.
  */
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 
 import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule, tensor, trimMemory, zeros } from '../runtime/index.js';
 import { Batcher, ItemFailure, type SubmitOptions } from './batcher.js';
@@ -254,14 +253,16 @@ export class ModelRegistry {
       if (!(await this.#readManifest(entry))) throw new Error(entry.error);
       entry.state = 'loading';
       const manifest = entry.manifest!;
-      const file = join(entry.folder, manifest.file);
+      const file = this.repository.fileIn(entry.folder, manifest.file);
+      const tokenizerFile = (manifest.tokenizer as { file?: string } | undefined)?.file;
+      if (manifest.tokenizer) this.repository.fileIn(entry.folder, tokenizerFile ?? 'tokenizer.json');
       entry.bytes = manifest.file_bytes ?? (await stat(file)).size;
       await this.#makeRoom(entry);
       const past = pastKeyValuesFile(manifest);
       if (past) entry.bytes += past.bytes;
       const module = await TorchScriptModule.load(file, { device: this.#options.device });
       entry.module = module;
-      if (past) entry.pastModule = await TorchScriptModule.load(join(entry.folder, past.file), { device: this.#options.device });
+      if (past) entry.pastModule = await TorchScriptModule.load(this.repository.fileIn(entry.folder, past.file), { device: this.#options.device });
       const serving = this.servingOptions(entry.name, manifest);
       entry.batcher = new Batcher<InferItem, Tensor[]>(
         {

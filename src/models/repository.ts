@@ -4,7 +4,7 @@
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 
 import { MANIFEST_FILE } from './manifest.js';
 
@@ -31,6 +31,20 @@ export class ModelRepository {
     const realRoot = realpathSync(this.root);
     if (real !== realRoot && !real.startsWith(realRoot + sep)) return undefined;
     return folder;
+  }
+
+  /**
+   * A file a model's manifest names, as a path: it must stay inside the repository (no
+   * absolute path, no '..', no symlink leading out). Throws naming the file otherwise.
+   */
+  fileIn(folder: string, relative: string): string {
+    if (isAbsolute(relative) || relative.split(/[\\/]/).includes('..')) throw new Error(`the manifest names '${relative}', which is outside the model's folder`);
+    const path = join(folder, relative);
+    if (existsSync(path)) {
+      const real = realpathSync(path);
+      if (!real.startsWith(realpathSync(this.root) + sep)) throw new Error(`'${relative}' is a link to ${real}, outside the model repository`);
+    }
+    return path;
   }
 
   /** Names of the models in the repository, sorted. */

@@ -51,7 +51,8 @@ function requestIds(): (req: IncomingMessage) => string {
 
 export async function buildApp(config: ServerConfig, options: { logger?: boolean | object } = {}): Promise<App> {
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel },
+    // Credentials never reach the logs, whatever the level (request headers are logged only by custom serializers, but be sure).
+    logger: options.logger ?? { level: config.logLevel, redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'], censor: '[redacted]' } },
     bodyLimit: config.bodyLimit,
     genReqId: requestIds(),
     requestIdHeader: false,

@@ -2,16 +2,16 @@
  * Optional bearer API key: writes (load, unload, atom changes) need it; reads, inference
  * included, need it only when AUTH_READS is on; health probes never do.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 import type { FastifyInstance } from 'fastify';
 
 import { HttpError } from './http-errors.js';
 
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+/** Constant-time, length included: both sides are hashed to 32 bytes before comparing. */
+function same(given: string, key: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(key));
 }
 
 export function registerAuth(app: FastifyInstance, apiKey: string | undefined, authReads: boolean): void {
