@@ -245,7 +245,8 @@ export class AtomSpace {
       else this.#validateLink(item.link);
     }
     const results = await this.#write((change) => items.map((item) => ('node' in item ? this.#applyNode(item.node, change) : this.#applyLink(item.link, change))));
-    return results.map((r) => ({ atom: copy(this.#atoms.get(r.atom.id)!), created: r.created }));
+    // A concurrent removal may have taken the atom away while this write was being flushed: answer the atom as written.
+    return results.map((r) => ({ atom: copy(this.#atoms.get(r.atom.id) ?? r.atom), created: r.created }));
   }
 
   async update(id: number, change: { tv?: TruthValue; av?: Partial<AttentionValue> }): Promise<Atom> {
@@ -256,7 +257,7 @@ export class AtomSpace {
     if (!tv && !av) throw new AtomSpaceError('BAD_ATOM', 'nothing to update: give tv and/or av');
     const record = { op: 'update', id, ...(tv ? { tv } : {}), ...(av ? { av } : {}) };
     await this.#write((change) => this.#apply(change, { json: record }));
-    return copy(this.#atoms.get(id)!);
+    return copy(this.#atoms.get(id) ?? atom);
   }
 
   /** Remove an atom; refused when links contain it, unless recursive (then they go too). */

@@ -19,6 +19,14 @@ export class DeadlineExceededError extends Error {
   }
 }
 
+/** The queue was closed (its model is unloading): the request was not run. */
+export class QueueClosedError extends Error {
+  readonly code = 'MODEL_NOT_READY';
+  constructor() {
+    super('the model is unloading; retry to load it again');
+  }
+}
+
 export class CancelledError extends Error {
   readonly code = 'CANCELLED';
   constructor() {
@@ -116,7 +124,7 @@ export class Batcher<I, R> {
   }
 
   submit(item: I, options: SubmitOptions = {}): Promise<R> {
-    if (this.#closed) return Promise.reject(new Error('the model is unloading'));
+    if (this.#closed) return Promise.reject(new QueueClosedError());
     if (options.signal?.aborted) return Promise.reject(new CancelledError());
     if (this.#queue.length >= this.#options.maxQueueSize) {
       // Roughly how long the queue ahead takes to drain, in whole seconds.

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 
 import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule, tensor, trimMemory, zeros } from '../runtime/index.js';
-import { Batcher, ItemFailure, type SubmitOptions } from './batcher.js';
+import { Batcher, ItemFailure, QueueClosedError, type SubmitOptions } from './batcher.js';
 import { type Manifest, type TensorSpec, readManifest, readServingOverrides } from './manifest.js';
 import { noopObserver, type ModelObserver } from './observer.js';
 import { ModelRepository } from './repository.js';
@@ -72,7 +72,10 @@ export class ModelEntry {
   /** Text generation with past key/values: the incremental-decoding module, when exported. */
   pastModule: TorchScriptModule | undefined;
   batcher: Batcher<InferItem, Tensor[]> | undefined;
+  /** Other queues using this model's modules (text generation's): unload drains them too. */
+  readonly drains = new Set<() => Promise<void>>();
   loading: Promise<void> | undefined;
+  unloading: Promise<void> | undefined;
   /** Overrides from the folder's optional serving.json. */
   serving: Partial<ServingOptions> = {};
   lastUsed = 0;
@@ -133,6 +136,11 @@ export class ModelRegistry {
     return entry;
   }
 
+  /** True once close() has begun: no new work is accepted. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
   get ready(): boolean {
     return [...this.#entries.values()].every((e) => e.state !== 'loading');
   }
@@ -154,8 +162,32 @@ export class ModelRegistry {
   /** Drain the model's queue, then release it. */
   async unload(name: string): Promise<ModelEntry> {
     const entry = await this.find(name);
+    entry.unloading ??= this.#unload(entry).finally(() => {
+      entry.unloading = undefined;
+    });
+    await entry.unloading;
+    return entry;
+  }
+
+  /**
+   * A request that met its model's queue closing (someone unloaded it meanwhile): once the
+   * unload is done, acquire the model again, which reloads it when LAZY_LOAD is on.
+   */
+  async reacquire(entry: ModelEntry): Promise<ModelEntry> {
+    await entry.unloading;
+    return this.acquire(entry.name);
+  }
+
+  async #unload(entry: ModelEntry): Promise<void> {
+    const { name } = entry;
     if (entry.loading) await entry.loading.catch(() => undefined);
     if (entry.batcher) await entry.batcher.drain();
+    // Queues created while we wait are drained too (new ones are refused once unloading is set).
+    while (entry.drains.size) {
+      const drains = [...entry.drains];
+      entry.drains.clear();
+      await Promise.all(drains.map((drain) => drain()));
+    }
     entry.module?.dispose();
     entry.pastModule?.dispose();
     if (entry.module) trimMemory();
@@ -167,7 +199,6 @@ export class ModelRegistry {
     if (entry.state === 'unloaded') entry.error = undefined;
     if (wasLoaded) this.#observer.modelUnloaded(name);
     this.#observer.queueDepth(name, 0);
-    return entry;
   }
 
   /** Run one request through the model's batcher. Inputs are named tensors. */
@@ -179,7 +210,7 @@ export class ModelRegistry {
    * Run one request on an entry already acquired (a task pipeline acquires once per request,
    * then runs each of its texts or images here). Re-acquires if the model went away meanwhile.
    */
-  async run(acquired: ModelEntry, inputs: Map<string, Tensor>, options: SubmitOptions = {}): Promise<Map<string, Tensor>> {
+  async run(acquired: ModelEntry, inputs: Map<string, Tensor>, options: SubmitOptions = {}, retries = 3): Promise<Map<string, Tensor>> {
     const entry = acquired.state === 'ready' && acquired.batcher ? acquired : await this.acquire(acquired.name);
     const { name } = entry;
     const manifest = entry.manifest!;
@@ -191,6 +222,7 @@ export class ModelRegistry {
       const outputs = await entry.batcher!.submit(item, options);
       return new Map(manifest.outputs.map((spec, i) => [spec.name, outputs[i]!]));
     } catch (error) {
+      if (error instanceof QueueClosedError && retries > 0) return this.run(await this.reacquire(entry), inputs, options, retries - 1);
       entry.stats.failures++;
       throw error;
     } finally {

@@ -4,7 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AtomSpaceError } from '../atomspace/atomspace.js';
 import { EmbeddingError } from '../atomspace/embedding-space.js';
 import { TypeError_ as AtomTypeError } from '../atomspace/types.js';
-import { CancelledError, DeadlineExceededError, QueueFullError } from '../models/batcher.js';
+import { CancelledError, DeadlineExceededError, QueueClosedError, QueueFullError } from '../models/batcher.js';
 import { LimitError } from '../models/limits.js';
 import { MemoryLimitError, ModelNotFoundError, ModelNotReadyError } from '../models/registry.js';
 import { TaskInputError } from '../models/tasks/task-errors.js';
@@ -49,6 +49,7 @@ export function toHttp(error: unknown): { status: number; body: ErrorBody; heade
   if (error instanceof InputError || error instanceof TaskInputError) return { status: 400, body: { error: e.message, code: 'BAD_INPUT' } };
   if (error instanceof ModelNotFoundError) return { status: 404, body: { error: e.message, code: 'MODEL_NOT_FOUND' } };
   if (error instanceof ModelNotReadyError) return { status: 503, body: { error: e.message, code: 'MODEL_NOT_READY' } };
+  if (error instanceof QueueClosedError) return { status: 503, body: { error: e.message, code: error.code }, headers: { 'retry-after': '1' } };
   if (error instanceof MemoryLimitError) return { status: 503, body: { error: e.message, code: 'MODEL_MEMORY_LIMIT' } };
   if (error instanceof QueueFullError) {
     return { status: 429, body: { error: e.message, code: 'QUEUE_FULL' }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
@@ -62,6 +63,9 @@ export function toHttp(error: unknown): { status: number; body: ErrorBody; heade
       case 'FORWARD_FAILED':
         // The inputs passed validation but the model refused them (e.g. token ids past the vocabulary).
         return { status: 422, body: { error: `the model could not run these inputs: ${e.message}`, code: error.code } };
+      case 'MODEL_DISPOSED':
+        // The model was unloaded under the request: not the client's fault, and retrying reloads it.
+        return { status: 503, body: { error: `the model was unloaded while this request ran; retry: ${e.message}`, code: 'MODEL_NOT_READY' }, headers: { 'retry-after': '1' } };
       case 'OUT_OF_MEMORY':
         return { status: 503, body: { error: `out of memory running the model: ${e.message}`, code: error.code }, headers: { 'retry-after': '1' } };
       default:

@@ -72,3 +72,28 @@ t.test('a client that disconnects has its queued request cancelled', async (t) =
   const metrics = (await app.inject('/metrics')).body;
   t.equal(metricValue(metrics, 'atenspace_requests_total', { model: 'slow', outcome: 'cancelled' }), 1);
 });
+
+t.test('over a real socket, a client that waits is never taken for one that left', async (t) => {
+  // The request's own 'close' fires once its body is read; only the response's may cancel.
+  const { app } = await testApp({ LOAD_MODELS: 'demo-embedder' });
+  t.teardown(() => app.close());
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+  const bodies: [string, object][] = [
+    ['/v1/embeddings', { model: 'demo-embedder', input: ['hello world', 'a second sentence'] }],
+    ['/embed', { inputs: ['hello world', 'a second sentence'] }],
+    ['/infer', { model: 'demo-embedder', text: 'hello world' }],
+    ['/infer', { model: 'demo-embedder', inputs: [{ name: 'input_ids', shape: [1, 3], datatype: 'INT64', data: [5, 6, 7] }, { name: 'attention_mask', shape: [1, 3], datatype: 'INT64', data: [1, 1, 1] }, { name: 'token_type_ids', shape: [1, 3], datatype: 'INT64', data: [0, 0, 0] }] }],
+    ['/atoms/similar', { text: 'hello', model: 'demo-embedder', k: 1 }],
+  ];
+  for (let round = 0; round < 5; round++) {
+    for (const [url, body] of bodies) {
+      const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      // /atoms/similar may find no space yet (404); never 499 or 5xx.
+      const fine = url === '/atoms/similar' ? res.status < 499 : res.status === 200;
+      if (!fine) t.fail(`${url}: ${res.status} ${await res.text()}`);
+      else await res.arrayBuffer();
+    }
+  }
+  t.pass('every request answered');
+});

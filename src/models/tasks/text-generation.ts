@@ -4,7 +4,7 @@
  * key/values exported, each step after the first feeds one token and the cache.
  * Generations of one model run at most `instances` at a time through their own queue.
  */
-import { Batcher, type SubmitOptions } from '../batcher.js';
+import { Batcher, QueueClosedError, type SubmitOptions } from '../batcher.js';
 import { DEFAULT_LIMITS, enforce, type RequestLimits } from '../limits.js';
 import type { ModelEntry } from '../registry.js';
 import { type Tensor, type TorchScriptModule, tensor, zeros } from '../../runtime/index.js';
@@ -51,7 +51,8 @@ interface Job {
 const queues = new WeakMap<object, Batcher<Job, GenerateResult>>();
 
 function queueFor(runtime: TaskRuntime, entry: ModelEntry): Batcher<Job, GenerateResult> {
-  const key = entry.module!;
+  if (entry.unloading || !entry.module) throw new QueueClosedError();
+  const key = entry.module;
   let queue = queues.get(key);
   if (!queue) {
     const serving = runtime.registry.servingOptions(entry.name, entry.manifest!);
@@ -63,6 +64,9 @@ function queueFor(runtime: TaskRuntime, entry: ModelEntry): Batcher<Job, Generat
         return [await decodeLoop(runtime, job!)];
       },
     );
+    // Unloading the model waits for its generations to finish before freeing the modules.
+    const drainQueue = queue;
+    entry.drains.add(() => drainQueue.drain());
     queues.set(key, queue);
   }
   return queue;
@@ -106,7 +110,17 @@ export async function generate(
   if (prompt.length >= section.context_length) {
     throw new TaskInputError(`the prompt is ${prompt.length} tokens; the model's context is ${section.context_length} tokens, leaving no room to generate`);
   }
-  return queueFor(runtime, entry).submit({ entry, prompt, options, onText, signal: submit.signal }, submit);
+  // The model may have been unloaded while the prompt was tokenized: acquire it again (reloads it).
+  let live = entry.state === 'ready' && entry.module ? entry : await runtime.registry.acquire(model);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await queueFor(runtime, live).submit({ entry: live, prompt, options, onText, signal: submit.signal }, submit);
+    } catch (error) {
+      if (!(error instanceof QueueClosedError) || attempt === 3) throw error;
+      // Unloaded meanwhile: wait for the unload, reload, and try again.
+      live = await runtime.registry.reacquire(live);
+    }
+  }
 }
 
 async function decodeLoop(runtime: TaskRuntime, job: Job): Promise<GenerateResult> {

@@ -7,7 +7,9 @@ import type { ServerContext } from '../context.js';
 const Status = Type.Object({ status: Type.String() });
 
 export async function healthRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const ready = () => ctx.startupDone() && ctx.registry.ready;
+  // Ready once the start-up models are loaded and warm; a later lazy load or reload of one model
+  // does not take the whole server out of rotation. Not ready again once shutting down.
+  const ready = () => ctx.startupDone() && !ctx.registry.closing;
   const open = { public: true };
 
   app.get('/health/live', { config: open, schema: { tags: ['health'], summary: 'The process is up', response: { 200: Status } } }, async () => ({ status: 'live' }));

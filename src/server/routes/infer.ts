@@ -19,15 +19,15 @@ export function outcomeOf(status: number): Outcome {
   return status < 500 ? 'client_error' : 'server_error';
 }
 
-/** An AbortSignal that fires when the client goes away before the response is sent. */
-export function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+/**
+ * An AbortSignal that fires when the client goes away before the response is sent. The
+ * response's 'close' is the signal: the request's own 'close' also fires once its body has
+ * been read (Node destroys a finished IncomingMessage), which is no disconnect at all.
+ */
+export function disconnectSignal(_request: FastifyRequest, reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
-  const onClose = () => {
+  reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort();
-  };
-  reply.raw.once('close', onClose);
-  request.raw.once('close', () => {
-    if (request.raw.destroyed && !reply.raw.headersSent) controller.abort();
   });
   return controller.signal;
 }

@@ -1,0 +1,113 @@
+/**
+ * The long fuzz run over a real socket: the server listens on 127.0.0.1 and the requests of
+ * test/helpers/openapi-fuzz.ts (driven by the served spec, fast-check, a seed) go through
+ * node:http, 8 at a time, raw bytes and odd headers included. Pass: no 5xx, every 4xx is JSON
+ * {error, code}, the server still answers correctly afterwards (transformers' embeddings).
+ * Usage: bash bench/fuzz/run.sh [requests=10000] [seed=1]
+ */
+import { cpSync, mkdtempSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import fc from 'fast-check';
+
+import { fuzzImages } from '../../test/helpers/images.js';
+import { checkResponse, describeRequest, type FuzzRequest, type FuzzResponse, requestArbitrary } from '../../test/helpers/openapi-fuzz.js';
+import { readJson } from '../../test/helpers/python-fixtures.js';
+import { maxDiff, serverFixtures, testApp } from '../../test/helpers/server.js';
+
+const RUNS = Number(process.argv[2] ?? 10_000);
+const SEED = Number(process.argv[3] ?? 1);
+const MODELS = ['demo-embedder', 'demo-gpt2', 'demo-vit', 'demo-yolos'];
+
+const repo = mkdtempSync(join(tmpdir(), 'atenspace-fuzz-'));
+for (const m of MODELS) cpSync(join(serverFixtures(), 'models', m), join(repo, m), { recursive: true });
+const { app } = await testApp({ MODEL_REPOSITORY: repo, LOAD_MODELS: 'all' });
+await app.listen({ port: 0, host: '127.0.0.1' });
+const { port } = app.server.address() as { port: number };
+const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+
+function send(r: FuzzRequest): Promise<FuzzResponse> {
+  return new Promise((resolve, reject) => {
+    const body = r.payload === undefined ? undefined : Buffer.isBuffer(r.payload) ? r.payload : Buffer.from(r.payload);
+    const headers: Record<string, string | number> = { ...r.headers };
+    if (body) headers['content-length'] = body.length;
+    const req = request({ host: '127.0.0.1', port, method: r.method, path: r.url, headers, agent, timeout: 60_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer in 60 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+for (let i = 0; i < 20; i++) {
+  await send({ method: 'POST', url: '/atoms', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ type: 'ConceptNode', name: `seed-${i}`, embedding: [i, 1, 0, 0, 0, 0, 0, 1] }), operation: 'seed', askedDeadline: false });
+}
+const spec = JSON.parse((await send({ method: 'GET', url: '/docs/json', headers: {}, operation: 'spec', askedDeadline: false })).body) as { paths: Record<string, Record<string, unknown>> };
+const world = {
+  models: MODELS,
+  images: await fuzzImages(),
+  atomTypes: ['ConceptNode', 'PredicateNode', 'InheritanceLink', 'ListLink', 'SimilarityLink', 'EvaluationLink', 'Node', 'Link', 'Atom', 'NoSuchType', ''],
+  maxAtomId: 40,
+  modelFor: { 'embedding request': 'demo-embedder', 'text-generation request': 'demo-gpt2', 'image-classification request': 'demo-vit', 'object-detection request': 'demo-yolos', 'raw-tensor request': 'demo-embedder' },
+  defaultModel: 'demo-embedder',
+};
+const requests = fc.sample(requestArbitrary(spec, world), { seed: SEED, numRuns: RUNS });
+
+const rssBefore = process.memoryUsage().rss;
+const started = performance.now();
+const statuses: Record<number, number> = {};
+const failures: string[] = [];
+let next = 0;
+await Promise.all(
+  Array.from({ length: 8 }, async () => {
+    while (next < requests.length) {
+      const index = next++;
+      const r = requests[index]!;
+      try {
+        const res = await send(r);
+        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+        const why = checkResponse(r, res);
+        if (why) failures.push(`#${index}: ${why} | ${describeRequest(r)}`);
+        if (process.env.FUZZ_DEBUG && res.statusCode === Number(process.env.FUZZ_DEBUG)) console.error(`${res.statusCode} ${res.body.slice(0, 200)} | ${describeRequest(r)}`);
+      } catch (error) {
+        failures.push(`#${index}: ${(error as Error).message} | ${describeRequest(r)}`);
+      }
+    }
+  }),
+);
+const seconds = (performance.now() - started) / 1000;
+
+// Still correct afterwards.
+const cases = readJson<{ sentences: { texts: string[]; normalized: number[][] } }>(join(serverFixtures(), 'cases.json'));
+const after = JSON.parse(
+  (await send({ method: 'POST', url: '/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ model: 'demo-embedder', text: cases.sentences.texts }), operation: 'check', askedDeadline: false })).body,
+) as { embeddings: number[][] };
+const worst = Math.max(...cases.sentences.normalized.map((want, i) => maxDiff(after.embeddings[i]!, want)));
+
+console.log(
+  JSON.stringify(
+    {
+      requests: RUNS,
+      seed: SEED,
+      seconds: Number(seconds.toFixed(1)),
+      requests_per_s: Math.round(RUNS / seconds),
+      statuses,
+      failures: failures.length,
+      first_failures: failures.slice(0, 20),
+      correct_afterwards: worst < 1e-4,
+      max_abs_diff_afterwards: worst,
+      rss_mib: { before: Math.round(rssBefore / 2 ** 20), after: Math.round(process.memoryUsage().rss / 2 ** 20) },
+    },
+    null,
+    2,
+  ),
+);
+agent.destroy();
+await app.close();
+process.exit(failures.length === 0 && worst < 1e-4 ? 0 : 1);
