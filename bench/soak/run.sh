@@ -14,8 +14,10 @@
 #   driver keeps in the AtomSpace: writes beyond it become deletes), SEED=1, and for the server
 #   SNAPSHOT_BYTES=4MiB (so journals rotate during the run), APPROXIMATE_FROM=500 (so the HNSW
 #   index is built and kept up to date), RESPONSE_CACHE_SIZE=4MiB; others (INTRA_OP_THREADS,
-#   WORKER_THREADS, ...) pass through; REVISION names the code in the summary (default: git HEAD). Raw output (samples, server log, data) is in
-#   bench/.work/soak/ and a mktemp -d under /tmp. Everything listens on 127.0.0.1 only.
+#   WORKER_THREADS, ...) pass through; SERVER_PRELOAD=/path/to/libjemalloc.so.2 runs the server
+#   (only) with that LD_PRELOAD; REVISION names the code in the summary (default: git HEAD).
+#   Raw output (samples, server log, data) is in bench/.work/soak/ and a mktemp -d under /tmp.
+#   Everything listens on 127.0.0.1 only.
 # Exit status: 0 when every goal passed, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,10 +53,12 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$DATA_DIR"' EXIT
 
+PRELOAD=()
+[ -z "${SERVER_PRELOAD:-}" ] || PRELOAD=(env "LD_PRELOAD=$SERVER_PRELOAD")
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 MODEL_REPOSITORY="$WORK/models" PORT="$PORT" HOST=127.0.0.1 LOG_LEVEL="${LOG_LEVEL:-warn}" DATA_DIR="$DATA_DIR" \
   SNAPSHOT_BYTES="${SNAPSHOT_BYTES:-4MiB}" APPROXIMATE_FROM="${APPROXIMATE_FROM:-500}" \
-  RESPONSE_CACHE_SIZE="${RESPONSE_CACHE_SIZE:-4MiB}" \
+  RESPONSE_CACHE_SIZE="${RESPONSE_CACHE_SIZE:-4MiB}" "${PRELOAD[@]}" \
   node --expose-gc bench/soak/server.mjs >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for i in $(seq 240); do
@@ -83,5 +87,5 @@ fi
 
 REVISION="${REVISION:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$( [ -z "$(git status --porcelain -- src native 2>/dev/null)" ] || echo ' + uncommitted src/native changes')}"
 node bench/soak/summarize.mjs "$WORK" "$RESULTS" --warmup-fraction "$WARMUP_FRACTION" \
-  --setting "revision $REVISION; $(nproc) CPUs; node $(node -v); concurrency $CONCURRENCY; SNAPSHOT_BYTES=${SNAPSHOT_BYTES:-4MiB} APPROXIMATE_FROM=${APPROXIMATE_FROM:-500} RESPONSE_CACHE_SIZE=${RESPONSE_CACHE_SIZE:-4MiB} ATOM_CAP=${ATOM_CAP:-2000}" || status=1
+  --setting "revision $REVISION; $(nproc) CPUs; node $(node -v); concurrency $CONCURRENCY; SNAPSHOT_BYTES=${SNAPSHOT_BYTES:-4MiB} APPROXIMATE_FROM=${APPROXIMATE_FROM:-500} RESPONSE_CACHE_SIZE=${RESPONSE_CACHE_SIZE:-4MiB} ATOM_CAP=${ATOM_CAP:-2000}${SERVER_PRELOAD:+; server LD_PRELOAD=$SERVER_PRELOAD}" || status=1
 exit "$status"
