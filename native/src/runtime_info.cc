@@ -117,6 +117,32 @@ Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// trimMemoryAsync(): the same on a libuv pool thread (malloc_trim takes milliseconds on a
+// large heap; the event loop should not wait for it). Resolves like trimMemory().
+class TrimWorker : public Napi::AsyncWorker {
+ public:
+  explicit TrimWorker(Napi::Env env) : Napi::AsyncWorker(env, "atenspace:trimMemory"), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+#if defined(__GLIBC__)
+    released_ = malloc_trim(0) != 0;
+#endif
+  }
+  void OnOK() override { deferred_.Resolve(Napi::Boolean::New(Env(), released_)); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  bool released_ = false;
+};
+
+Napi::Value TrimMemoryAsync(const Napi::CallbackInfo& info) {
+  auto* worker = new TrimWorker(info.Env());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 }  // namespace
 
 void InitRuntimeInfo(Napi::Env env, Napi::Object exports) {
@@ -124,6 +150,7 @@ void InitRuntimeInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("configure", Napi::Function::New(env, Configure, "configure"));
   exports.Set("cudaMemory", Napi::Function::New(env, CudaMemory, "cudaMemory"));
   exports.Set("trimMemory", Napi::Function::New(env, TrimMemory, "trimMemory"));
+  exports.Set("trimMemoryAsync", Napi::Function::New(env, TrimMemoryAsync, "trimMemoryAsync"));
 }
 
 }  // namespace atenspace

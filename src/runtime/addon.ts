@@ -48,6 +48,7 @@ export interface NativeAddon {
   configure(options: { workers?: number; intraOpThreads?: number; interOpThreads?: number }): NativeInfo;
   cudaMemory(device: number): { allocated: number; reserved: number } | null;
   trimMemory(): boolean;
+  trimMemoryAsync(): Promise<boolean>;
   topK(request: import('./similarity.js').TopKRequest): Promise<import('./similarity.js').TopKResult[]>;
 }
 

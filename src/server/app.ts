@@ -28,6 +28,7 @@ import { inferRoutes } from './routes/infer.js';
 import { atomRoutes } from './routes/atoms.js';
 import { compatRoutes } from './routes/compat.js';
 import { ConfigError } from './config.js';
+import { trimMemoryEvery } from '../runtime/index.js';
 import { deviceMemory, modelRoutes } from './routes/models.js';
 import { taskInferRoutes } from './routes/task-infer.js';
 
@@ -158,7 +159,9 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   await app.register(async (scope) => compatRoutes(scope, context));
   await app.register(async (scope) => atomRoutes(scope, context));
 
+  const stopTrimming = config.memoryTrimIntervalMs > 0 ? trimMemoryEvery(config.memoryTrimIntervalMs) : () => undefined;
   app.addHook('onClose', async () => {
+    stopTrimming();
     await registry.close();
     await atomspace.close();
   });

@@ -40,6 +40,7 @@ export interface ServerConfig extends RequestLimits {
   maxEventLoopDelayMs: number;
   maxRssBytes: number;
   maxHeapUsedBytes: number;
+  memoryTrimIntervalMs: number;
   corsOrigins: string[] | undefined;
   warmup: boolean;
   logLevel: string;
@@ -154,6 +155,7 @@ const SETTINGS: Setting[] = [
   { key: 'maxEventLoopDelayMs', env: 'MAX_EVENT_LOOP_DELAY_MS', flag: 'max-event-loop-delay-ms', default: '1000', help: 'event-loop delay past which requests get 503 + Retry-After (health and metrics still answer; 0: off)', parse: integer(0, 600_000) },
   { key: 'maxRssBytes', env: 'MAX_RSS', flag: 'max-rss', default: '0', help: 'resident memory past which requests get 503 + Retry-After (0: off)', parse: parseBytes },
   { key: 'maxHeapUsedBytes', env: 'MAX_HEAP_USED', flag: 'max-heap-used', default: '0', help: 'V8 heap in use past which requests get 503 + Retry-After (0: off)', parse: parseBytes },
+  { key: 'memoryTrimIntervalMs', env: 'MEMORY_TRIM_INTERVAL_MS', flag: 'memory-trim-interval-ms', default: '10000', help: "how often freed native memory is handed back to the OS (glibc malloc_trim, on a pool thread; 0: never). Keeps RSS flat under glibc; jemalloc does not need it", parse: integer(0, 3_600_000) },
   {
     key: 'corsOrigins',
     env: 'CORS_ORIGINS',

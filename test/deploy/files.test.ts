@@ -43,6 +43,7 @@ const NON_SETTING_ENV: Record<string, string> = {
   DEBIAN_FRONTEND: 'apt-get, at build time',
   NODE_ENV: 'libraries (production mode)',
   HF_HOME: 'transformers/huggingface_hub in the exporter: a writable cache in the data volume',
+  LD_PRELOAD: 'the dynamic loader: jemalloc under every process (RSS stays flat, see the soak)',
 };
 // CommonJS (module.exports = factory) typed as an ES default export
 const dockerignore = ((dockerignoreModule as any).default ?? dockerignoreModule) as (options?: { ignorecase?: boolean }) => Ignore;
@@ -85,6 +86,11 @@ t.test('Dockerfile: multi-stage, non-root runtime with health check, port, volum
 
   const env = envOf(runtime.instructions);
   for (const key of env.keys()) t.ok(SETTINGS.has(key) || key in NON_SETTING_ENV, `ENV ${key} is a server setting${key in NON_SETTING_ENV ? ` (no: ${NON_SETTING_ENV[key]})` : ''}`);
+  const preload = env.get('LD_PRELOAD');
+  if (preload) {
+    const made = runtime.instructions.filter(keyword('RUN')).some((i) => (i.getArgumentsContent() ?? '').includes(preload));
+    t.ok(made, `the runtime stage installs ${preload} (a missing preload breaks every process)`);
+  }
   const config = loadConfig(Object.fromEntries([...env].filter(([k]) => SETTINGS.has(k))), []);
   t.equal(config.modelRepository, '/app/models');
 
