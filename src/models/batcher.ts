@@ -8,7 +8,7 @@
 export class QueueFullError extends Error {
   readonly code = 'QUEUE_FULL';
   constructor(readonly retryAfterSeconds: number, limit: number) {
-    super(`the model's queue is full (${limit} requests waiting); retry later`);
+    super(`the model's queue is full: ${limit} requests waiting (MAX_QUEUE_SIZE, or max_queue_size in the model's serving.json); retry in ${retryAfterSeconds} s`);
   }
 }
 

@@ -52,7 +52,7 @@ export function toHttp(error: unknown): { status: number; body: ErrorBody; heade
   if (error instanceof QueueClosedError) return { status: 503, body: { error: e.message, code: error.code }, headers: { 'retry-after': '1' } };
   if (error instanceof MemoryLimitError) return { status: 503, body: { error: e.message, code: 'MODEL_MEMORY_LIMIT' } };
   if (error instanceof QueueFullError) {
-    return { status: 429, body: { error: e.message, code: 'QUEUE_FULL' }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
+    return { status: 429, body: { error: e.message, code: 'QUEUE_FULL', limit: 'MAX_QUEUE_SIZE' }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
   }
   if (error instanceof DeadlineExceededError) return { status: 504, body: { error: e.message, code: 'DEADLINE_EXCEEDED' } };
   if (error instanceof CancelledError) return { status: 499, body: { error: e.message, code: 'CANCELLED' } };

@@ -41,6 +41,8 @@ t.test('a full queue: 429 + Retry-After, admitted requests bounded, /health/live
   t.ok(admitted.length >= queueSize, `${admitted.length} admitted`);
   for (const r of rejected.slice(0, 3)) {
     t.equal(r.res.json().code, 'QUEUE_FULL');
+    t.equal(r.res.json().limit, 'MAX_QUEUE_SIZE', 'names the setting');
+    t.match(r.res.json().error, /queue is full: 4 requests waiting \(MAX_QUEUE_SIZE/);
     t.match(r.res.headers['retry-after'], /^\d+$/, 'Retry-After says when');
   }
   // An admitted request waits for at most the queue ahead of it: (queue + running) forwards.
