@@ -6,14 +6,13 @@
  * Usage: bash bench/fuzz/run.sh [requests=10000] [seed=1]
  */
 import { cpSync, mkdtempSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import fc from 'fast-check';
 
 import { fuzzImages } from '../../test/helpers/images.js';
-import { checkResponse, describeRequest, type FuzzRequest, type FuzzResponse, requestArbitrary } from '../../test/helpers/openapi-fuzz.js';
+import { checkResponse, describeRequest, httpSender, requestArbitrary } from '../../test/helpers/openapi-fuzz.js';
 import { readJson } from '../../test/helpers/python-fixtures.js';
 import { maxDiff, serverFixtures, testApp } from '../../test/helpers/server.js';
 
@@ -26,24 +25,7 @@ for (const m of MODELS) cpSync(join(serverFixtures(), 'models', m), join(repo, m
 const { app } = await testApp({ MODEL_REPOSITORY: repo, LOAD_MODELS: 'all' });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const { port } = app.server.address() as { port: number };
-const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-
-function send(r: FuzzRequest): Promise<FuzzResponse> {
-  return new Promise((resolve, reject) => {
-    const body = r.payload === undefined ? undefined : Buffer.isBuffer(r.payload) ? r.payload : Buffer.from(r.payload);
-    const headers: Record<string, string | number> = { ...r.headers };
-    if (body) headers['content-length'] = body.length;
-    const req = request({ host: '127.0.0.1', port, method: r.method, path: r.url, headers, agent, timeout: 60_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer in 60 s')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const { send, close } = httpSender(port);
 
 for (let i = 0; i < 20; i++) {
   await send({ method: 'POST', url: '/atoms', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ type: 'ConceptNode', name: `seed-${i}`, embedding: [i, 1, 0, 0, 0, 0, 0, 1] }), operation: 'seed', askedDeadline: false });
@@ -108,6 +90,6 @@ console.log(
     2,
   ),
 );
-agent.destroy();
+close();
 await app.close();
 process.exit(failures.length === 0 && worst < 1e-4 ? 0 : 1);

@@ -210,7 +210,7 @@ export class ModelRegistry {
    * Run one request on an entry already acquired (a task pipeline acquires once per request,
    * then runs each of its texts or images here). Re-acquires if the model went away meanwhile.
    */
-  async run(acquired: ModelEntry, inputs: Map<string, Tensor>, options: SubmitOptions = {}, retries = 3): Promise<Map<string, Tensor>> {
+  async run(acquired: ModelEntry, inputs: Map<string, Tensor>, options: SubmitOptions = {}, retries = 10): Promise<Map<string, Tensor>> {
     const entry = acquired.state === 'ready' && acquired.batcher ? acquired : await this.acquire(acquired.name);
     const { name } = entry;
     const manifest = entry.manifest!;

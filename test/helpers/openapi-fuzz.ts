@@ -9,6 +9,8 @@
  *
  * `checkResponse` is the pass rule: no 5xx, and every 4xx is JSON with `error` and `code`.
  */
+import { Agent, request } from 'node:http';
+
 import fc from 'fast-check';
 
 export interface FuzzRequest {
@@ -459,6 +461,8 @@ export function checkResponse(request: FuzzRequest, response: FuzzResponse): str
     if (status === 504 && request.askedDeadline && /DEADLINE_EXCEEDED/.test(response.body)) return undefined;
     return `${status} ${response.body.slice(0, 300)}`;
   }
+  // The fuzzer always waits for its answer: a 499 (client went away) is the server's mistake.
+  if (status === 499) return `499 although the client was still waiting: ${response.body.slice(0, 200)}`;
   if (status >= 400) {
     if (!type.startsWith('application/json')) return `${status} with content-type '${type}': ${response.body.slice(0, 200)}`;
     let body: { error?: unknown; code?: unknown };
@@ -478,4 +482,25 @@ export function checkResponse(request: FuzzRequest, response: FuzzResponse): str
 export function describeRequest(r: FuzzRequest): string {
   const payload = r.payload === undefined ? '' : typeof r.payload === 'string' ? r.payload : `<${r.payload.length} bytes>`;
   return `${r.method} ${r.url.slice(0, 200)} [${r.operation}] ${JSON.stringify(r.headers).slice(0, 200)} ${payload.slice(0, 400)}`;
+}
+
+/** Send fuzz requests to 127.0.0.1:port over node:http (raw bytes and odd headers as given). */
+export function httpSender(port: number, sockets = 8): { send(r: FuzzRequest): Promise<FuzzResponse>; close(): void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
+  const send = (r: FuzzRequest) =>
+    new Promise<FuzzResponse>((resolve, reject) => {
+      const body = r.payload === undefined ? undefined : Buffer.isBuffer(r.payload) ? r.payload : Buffer.from(r.payload);
+      const headers: Record<string, string | number> = { ...r.headers };
+      if (body) headers['content-length'] = body.length;
+      const req = request({ host: '127.0.0.1', port, method: r.method, path: r.url, headers, agent, timeout: 60_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('no answer in 60 s')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  return { send, close: () => agent.destroy() };
 }

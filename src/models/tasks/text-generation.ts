@@ -116,7 +116,7 @@ export async function generate(
     try {
       return await queueFor(runtime, live).submit({ entry: live, prompt, options, onText, signal: submit.signal }, submit);
     } catch (error) {
-      if (!(error instanceof QueueClosedError) || attempt === 3) throw error;
+      if (!(error instanceof QueueClosedError) || attempt === 10) throw error;
       // Unloaded meanwhile: wait for the unload, reload, and try again.
       live = await runtime.registry.reacquire(live);
     }
