@@ -146,7 +146,9 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   await app.register(async (docs) => {
     await docs.register(helmet, {
       global: true,
-      contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"], 'script-src': ["'self'"] } },
+      // No upgrade-insecure-requests: the server often runs on plain http (TLS is the proxy's job),
+      // and upgraded fetches of /docs/json would fail there.
+      contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"], 'script-src': ["'self'"], 'upgrade-insecure-requests': null } },
     });
     await docs.register(swaggerUi, { routePrefix: '/docs', uiConfig: { tryItOutEnabled: true, validatorUrl: null } });
   });

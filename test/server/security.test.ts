@@ -136,6 +136,7 @@ t.test('the docs pages carry security headers', async (t) => {
     const res = await app.inject(url);
     t.equal(res.statusCode, 200, url);
     t.match(res.headers['content-security-policy'], /default-src 'self'/, `${url}: CSP`);
+    t.notMatch(res.headers['content-security-policy'], /upgrade-insecure-requests/, `${url}: works over plain http`);
     t.equal(res.headers['x-content-type-options'], 'nosniff', `${url}: nosniff`);
     t.equal(res.headers['x-frame-options'], 'SAMEORIGIN', `${url}: frame guard`);
   }
