@@ -21,6 +21,7 @@ import { TaskRuntime } from '../models/tasks/task-runtime.js';
 import { registerAuth } from './auth.js';
 import type { ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
+import { clientErrorHandler } from './client-errors.js';
 import { errorHandler, namingLimits } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
@@ -60,6 +61,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     forceCloseConnections: 'idle',
     // Path and query strings are coerced to the declared types; bodies keep unknown fields so they can be named in errors.
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    clientErrorHandler,
     // Errors the router raises before any route runs (a malformed URL, a parameter too long) get the same {error, code} body.
     frameworkErrors: (error, _request, raw) => {
       const reply = raw as unknown as FastifyReply;

@@ -1,6 +1,7 @@
 // Every per-request limit is a setting: past it, a 413 (too much) or 400 (out of range) with
 // code LIMIT_EXCEEDED naming the setting; at the limit, the request is served.
 import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:http';
 
 import sharp from 'sharp';
 import t, { type Test } from 'tap';
@@ -107,4 +108,30 @@ t.test('atoms per batch and k', async (t) => {
   await ok(t, { url: '/atoms/batch', payload: { atoms: [node('a'), node('bb')] } }, 'two atoms');
   await over(t, { url: '/atoms/similar', payload: { embedding: [1, 1, 0], k: 4 } }, 400, 'MAX_K', /k is 4, more than MAX_K \(3\)/);
   await ok(t, { url: '/atoms/similar', payload: { embedding: [1, 1, 0], k: 3 } }, 'k = 3');
+});
+
+t.test('headers too large: 431 {error, code} with Connection: close, and the client goes on', async (t) => {
+  const { app: server } = await testApp({ LOAD_MODELS: 'none' });
+  t.teardown(() => server.close());
+  await server.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = server.server.address() as { port: number };
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  t.equal((await get('/health/live')).status, 200);
+  const big = await get('/health/live', { 'x-padding': 'x'.repeat(20_000) });
+  t.equal(big.status, 431);
+  t.equal(big.headers.connection, 'close');
+  t.same(JSON.parse(big.body), { error: 'the request line and headers are larger than the server accepts (16 KiB)', code: 'HEADERS_TOO_LARGE' });
+  t.equal((await get(`/models?x=${'a'.repeat(20_000)}`)).status, 431, 'a long URL too');
+  t.equal((await get('/health/live')).status, 200, 'the same keep-alive client goes on without a hang-up');
 });
