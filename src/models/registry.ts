@@ -38,6 +38,9 @@ export interface RegistryOptions {
   observer?: ModelObserver;
 }
 
+/** Reloads a request waits through when its model is unloaded under it, before it gives up (503). */
+const UNLOAD_RETRIES = 10;
+
 export class ModelNotFoundError extends Error {
   readonly code = 'MODEL_NOT_FOUND';
   constructor(name: string) {
@@ -141,10 +144,6 @@ export class ModelRegistry {
     return this.#closing;
   }
 
-  get ready(): boolean {
-    return [...this.#entries.values()].every((e) => e.state !== 'loading');
-  }
-
   /** Load a model (once, however many callers ask at the same time). */
   async load(name: string): Promise<ModelEntry> {
     const entry = await this.find(name);
@@ -170,12 +169,23 @@ export class ModelRegistry {
   }
 
   /**
-   * A request that met its model's queue closing (someone unloaded it meanwhile): once the
-   * unload is done, acquire the model again, which reloads it when LAZY_LOAD is on.
+   * Run `use` on an acquired entry. When the queue it submits to closes under it (someone
+   * unloaded the model meanwhile), wait for the unload, acquire the model again (which reloads
+   * it when LAZY_LOAD is on) and run `use` again, up to UNLOAD_RETRIES times. Every queue that
+   * uses a model's modules (the batcher, text generation's) goes through here.
    */
-  async reacquire(entry: ModelEntry): Promise<ModelEntry> {
-    await entry.unloading;
-    return this.acquire(entry.name);
+  async withModel<T>(acquired: ModelEntry, use: (entry: ModelEntry, lastTry: boolean) => Promise<T>): Promise<T> {
+    let entry = acquired;
+    for (let attempt = 0; ; attempt++) {
+      const lastTry = attempt === UNLOAD_RETRIES;
+      try {
+        return await use(entry, lastTry);
+      } catch (error) {
+        if (!(error instanceof QueueClosedError) || lastTry) throw error;
+        await entry.unloading;
+        entry = await this.acquire(entry.name);
+      }
+    }
   }
 
   async #unload(entry: ModelEntry): Promise<void> {
@@ -210,24 +220,26 @@ export class ModelRegistry {
    * Run one request on an entry already acquired (a task pipeline acquires once per request,
    * then runs each of its texts or images here). Re-acquires if the model went away meanwhile.
    */
-  async run(acquired: ModelEntry, inputs: Map<string, Tensor>, options: SubmitOptions = {}, retries = 10): Promise<Map<string, Tensor>> {
-    const entry = acquired.state === 'ready' && acquired.batcher ? acquired : await this.acquire(acquired.name);
-    const { name } = entry;
-    const manifest = entry.manifest!;
-    const item = validateInputs(manifest, inputs);
-    entry.stats.requests++;
-    entry.lastUsed = Date.now();
-    entry.stats.lastUsed = new Date(entry.lastUsed).toISOString();
-    try {
-      const outputs = await entry.batcher!.submit(item, options);
-      return new Map(manifest.outputs.map((spec, i) => [spec.name, outputs[i]!]));
-    } catch (error) {
-      if (error instanceof QueueClosedError && retries > 0) return this.run(await this.reacquire(entry), inputs, options, retries - 1);
-      entry.stats.failures++;
-      throw error;
-    } finally {
-      this.#observer.queueDepth(name, entry.batcher?.queued ?? 0);
-    }
+  async run(acquired: ModelEntry, inputs: Map<string, Tensor>, options: SubmitOptions = {}): Promise<Map<string, Tensor>> {
+    return this.withModel(acquired, async (live, lastTry) => {
+      const entry = live.state === 'ready' && live.batcher ? live : await this.acquire(live.name);
+      const { name } = entry;
+      const manifest = entry.manifest!;
+      const item = validateInputs(manifest, inputs);
+      entry.stats.requests++;
+      entry.lastUsed = Date.now();
+      entry.stats.lastUsed = new Date(entry.lastUsed).toISOString();
+      try {
+        const outputs = await entry.batcher!.submit(item, options);
+        return new Map(manifest.outputs.map((spec, i) => [spec.name, outputs[i]!]));
+      } catch (error) {
+        // A closed queue is retried by withModel; only the last try counts as a failure.
+        if (!(error instanceof QueueClosedError) || lastTry) entry.stats.failures++;
+        throw error;
+      } finally {
+        this.#observer.queueDepth(name, entry.batcher?.queued ?? 0);
+      }
+    });
   }
 
   /** A ready entry: loads it on first use when lazy loading is on. */

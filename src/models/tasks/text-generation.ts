@@ -110,17 +110,8 @@ export async function generate(
   if (prompt.length >= section.context_length) {
     throw new TaskInputError(`the prompt is ${prompt.length} tokens; the model's context is ${section.context_length} tokens, leaving no room to generate`);
   }
-  // The model may have been unloaded while the prompt was tokenized: acquire it again (reloads it).
-  let live = entry.state === 'ready' && entry.module ? entry : await runtime.registry.acquire(model);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await queueFor(runtime, live).submit({ entry: live, prompt, options, onText, signal: submit.signal }, submit);
-    } catch (error) {
-      if (!(error instanceof QueueClosedError) || attempt === 10) throw error;
-      // Unloaded meanwhile: wait for the unload, reload, and try again.
-      live = await runtime.registry.reacquire(live);
-    }
-  }
+  // The model may be unloaded while the prompt is tokenized or queued: withModel reloads it and retries.
+  return runtime.registry.withModel(entry, async (live) => queueFor(runtime, live).submit({ entry: live, prompt, options, onText, signal: submit.signal }, submit));
 }
 
 async function decodeLoop(runtime: TaskRuntime, job: Job): Promise<GenerateResult> {

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { enforce } from '../../models/limits.js';
 import type { Outcome } from '../../models/observer.js';
-import type { Tensor } from '../../runtime/index.js';
+import { numel, type Tensor } from '../../runtime/index.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, toHttp } from '../http-errors.js';
 import { decodeTensor, encodeTensor, type JsonTensor } from '../kserve-tensors.js';
@@ -44,7 +44,7 @@ export async function inferTensors(ctx: ServerContext, model: string, body: Body
   let status = 200;
   try {
     // Before anything is allocated: shapes may claim more than the body holds, or overflow.
-    const elements = body.inputs.reduce((n, input) => n + input.shape.reduce((m, d) => m * d, 1), 0);
+    const elements = body.inputs.reduce((n, input) => n + numel(input.shape), 0);
     enforce(ctx.config, 'maxTensorElements', elements, 'the elements of the input tensors');
     const named = new Map<string, Tensor>();
     for (const input of body.inputs) {
