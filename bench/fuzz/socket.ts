@@ -5,40 +5,24 @@
  * {error, code}, the server still answers correctly afterwards (transformers' embeddings).
  * Usage: bash bench/fuzz/run.sh [requests=10000] [seed=1]
  */
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import fc from 'fast-check';
 
-import { fuzzImages } from '../../test/helpers/images.js';
-import { checkResponse, describeRequest, httpSender, requestArbitrary } from '../../test/helpers/openapi-fuzz.js';
+import { startFuzzTarget } from '../../test/helpers/fuzz-target.js';
+import { checkResponse, describeRequest, requestArbitrary } from '../../test/helpers/openapi-fuzz.js';
 import { readJson } from '../../test/helpers/python-fixtures.js';
-import { maxDiff, serverFixtures, testApp } from '../../test/helpers/server.js';
+import { maxDiff, serverFixtures } from '../../test/helpers/server.js';
 
 const RUNS = Number(process.argv[2] ?? 10_000);
 const SEED = Number(process.argv[3] ?? 1);
-const MODELS = ['demo-embedder', 'demo-gpt2', 'demo-vit', 'demo-yolos'];
 
-const repo = mkdtempSync(join(tmpdir(), 'atenspace-fuzz-'));
-for (const m of MODELS) cpSync(join(serverFixtures(), 'models', m), join(repo, m), { recursive: true });
-const { app } = await testApp({ MODEL_REPOSITORY: repo, LOAD_MODELS: 'all' });
-await app.listen({ port: 0, host: '127.0.0.1' });
-const { port } = app.server.address() as { port: number };
-const { send, close } = httpSender(port);
+const { http, spec, world, close } = await startFuzzTarget(8);
+const { send } = http;
 
 for (let i = 0; i < 20; i++) {
   await send({ method: 'POST', url: '/atoms', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ type: 'ConceptNode', name: `seed-${i}`, embedding: [i, 1, 0, 0, 0, 0, 0, 1] }), operation: 'seed', askedDeadline: false });
 }
-const spec = JSON.parse((await send({ method: 'GET', url: '/docs/json', headers: {}, operation: 'spec', askedDeadline: false })).body) as { paths: Record<string, Record<string, unknown>> };
-const world = {
-  models: MODELS,
-  images: await fuzzImages(),
-  atomTypes: ['ConceptNode', 'PredicateNode', 'InheritanceLink', 'ListLink', 'SimilarityLink', 'EvaluationLink', 'Node', 'Link', 'Atom', 'NoSuchType', ''],
-  maxAtomId: 40,
-  modelFor: { 'embedding request': 'demo-embedder', 'text-generation request': 'demo-gpt2', 'image-classification request': 'demo-vit', 'object-detection request': 'demo-yolos', 'raw-tensor request': 'demo-embedder' },
-  defaultModel: 'demo-embedder',
-};
 const requests = fc.sample(requestArbitrary(spec, world), { seed: SEED, numRuns: RUNS });
 
 const rssBefore = process.memoryUsage().rss;
@@ -90,6 +74,5 @@ console.log(
     2,
   ),
 );
-close();
-await app.close();
+await close();
 process.exit(failures.length === 0 && worst < 1e-4 ? 0 : 1);

@@ -2,21 +2,18 @@
 // no 5xx, no crash, every 4xx is JSON {error, code}, and afterwards correct requests still get
 // correct answers (checked against transformers' outputs). FUZZ_RUNS and FUZZ_SEED override
 // the CI slice; bench/fuzz/run.sh runs a longer one.
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import fc from 'fast-check';
 import t from 'tap';
 
-import { checkResponse, describeRequest, type FuzzRequest, httpSender, requestArbitrary } from '../helpers/openapi-fuzz.js';
-import { fuzzImages } from '../helpers/images.js';
+import { startFuzzTarget } from '../helpers/fuzz-target.js';
+import { checkResponse, describeRequest, type FuzzRequest, requestArbitrary } from '../helpers/openapi-fuzz.js';
 import { readJson } from '../helpers/python-fixtures.js';
-import { embedderCases, embedderRequest, maxDiff, serverFixtures, testApp } from '../helpers/server.js';
+import { embedderCases, embedderRequest, maxDiff, serverFixtures } from '../helpers/server.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261126);
-const MODELS = ['demo-embedder', 'demo-gpt2', 'demo-vit', 'demo-yolos'];
 
 interface Cases {
   sentences: { texts: string[]; normalized: number[][] };
@@ -38,16 +35,8 @@ t.test('checkResponse fails what it should', async (t) => {
 });
 
 t.test(`${RUNS} fuzzed requests (seed ${SEED}): no 5xx, every 4xx is {error, code}, still correct afterwards`, async (t) => {
-  // A repository of the four demo models only (the 'broken' and 'slow' fixtures have their own tests).
-  const repo = mkdtempSync(join(tmpdir(), 'atenspace-fuzz-'));
-  for (const m of MODELS) cpSync(join(serverFixtures(), 'models', m), join(repo, m), { recursive: true });
-  const { app } = await testApp({ MODEL_REPOSITORY: repo, LOAD_MODELS: 'all' });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const http = httpSender((app.server.address() as { port: number }).port, 4);
-  t.teardown(async () => {
-    http.close();
-    await app.close();
-  });
+  const { app, http, spec, world, close } = await startFuzzTarget(4);
+  t.teardown(close);
 
   // Atoms for the id-taking routes to find.
   for (let i = 0; i < 20; i++) {
@@ -55,15 +44,6 @@ t.test(`${RUNS} fuzzed requests (seed ${SEED}): no 5xx, every 4xx is {error, cod
     t.equal((await app.inject({ method: 'POST', url: '/atoms', payload: body })).statusCode, 201);
   }
 
-  const spec = app.swagger() as unknown as { paths: Record<string, Record<string, unknown>> };
-  const world = {
-    models: MODELS,
-    images: await fuzzImages(),
-    atomTypes: ['ConceptNode', 'PredicateNode', 'InheritanceLink', 'ListLink', 'SimilarityLink', 'EvaluationLink', 'Node', 'Link', 'Atom', 'NoSuchType', ''],
-    maxAtomId: 40,
-    modelFor: { 'embedding request': 'demo-embedder', 'text-generation request': 'demo-gpt2', 'image-classification request': 'demo-vit', 'object-detection request': 'demo-yolos', 'raw-tensor request': 'demo-embedder' },
-    defaultModel: 'demo-embedder',
-  };
   const requests = fc.sample(requestArbitrary(spec, world), { seed: SEED, numRuns: RUNS });
 
   const failures: string[] = [];
