@@ -66,6 +66,12 @@ function imageBytes(image: string): Buffer {
   return bytes;
 }
 
+/** The image of an image-task body: uploaded bytes (multipart), or base64 / a data: URL (JSON). */
+function imageOf(body: { image?: string | Buffer }): Buffer {
+  if (!body.image) throw new TaskInputError("missing 'image'");
+  return Buffer.isBuffer(body.image) ? body.image : imageBytes(body.image);
+}
+
 /** Multipart form: fields as strings, the `image` file as a Buffer. */
 async function multipartBody(request: FastifyRequest): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
@@ -171,17 +177,13 @@ export async function taskInferRoutes(app: FastifyInstance, ctx: ServerContext):
             break;
           }
           case 'image-classification': {
-            const b = body as { image: string | Buffer; top_k?: number };
-            if (!b.image) throw new TaskInputError("missing 'image'");
-            const image = Buffer.isBuffer(b.image) ? b.image : imageBytes(b.image);
-            response = { model, ...(await classify(tasks, model, image, { ...(b.top_k !== undefined ? { topK: b.top_k } : {}) }, submit)) };
+            const b = body as { image?: string | Buffer; top_k?: number };
+            response = { model, ...(await classify(tasks, model, imageOf(b), { ...(b.top_k !== undefined ? { topK: b.top_k } : {}) }, submit)) };
             break;
           }
           case 'object-detection': {
-            const b = body as { image: string | Buffer; threshold?: number };
-            if (!b.image) throw new TaskInputError("missing 'image'");
-            const image = Buffer.isBuffer(b.image) ? b.image : imageBytes(b.image);
-            response = { model, ...(await detect(tasks, model, image, { ...(b.threshold !== undefined ? { threshold: b.threshold } : {}) }, submit)) };
+            const b = body as { image?: string | Buffer; threshold?: number };
+            response = { model, ...(await detect(tasks, model, imageOf(b), { ...(b.threshold !== undefined ? { threshold: b.threshold } : {}) }, submit)) };
             break;
           }
         }
