@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 
-import { Batcher } from '../models/batcher.js';
+import { Batcher } from '../batching/batcher.js';
 import { topK } from '../runtime/index.js';
 import type { AtomSpace } from './atomspace.js';
 import { AtomSpaceError } from './atomspace.js';

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 
 import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule, tensor, trimMemory, zeros } from '../runtime/index.js';
-import { Batcher, ItemFailure, QueueClosedError, type SubmitOptions } from './batcher.js';
+import { Batcher, ItemFailure, QueueClosedError, type SubmitOptions } from '../batching/batcher.js';
 import { type Manifest, type TensorSpec, readManifest, readServingOverrides } from './manifest.js';
 import { noopObserver, type ModelObserver } from './observer.js';
 import { ModelRepository } from './repository.js';

@@ -4,7 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AtomSpaceError } from '../atomspace/atomspace.js';
 import { EmbeddingError } from '../atomspace/embedding-space.js';
 import { TypeError_ as AtomTypeError } from '../atomspace/types.js';
-import { CancelledError, DeadlineExceededError, QueueClosedError, QueueFullError } from '../models/batcher.js';
+import { CancelledError, DeadlineExceededError, QueueClosedError, QueueFullError } from '../batching/batcher.js';
 import { LimitError } from '../models/limits.js';
 import { MemoryLimitError, ModelNotFoundError, ModelNotReadyError } from '../models/registry.js';
 import { TaskInputError } from '../models/tasks/task-errors.js';

@@ -3,7 +3,7 @@
  * Each text is queued on its own, so texts of one request batch with those of others, and
  * the batcher pads each batch only to its own longest text.
  */
-import type { SubmitOptions } from '../batcher.js';
+import type { SubmitOptions } from '../../batching/batcher.js';
 import type { ModelEntry } from '../registry.js';
 import { type Tensor, tensor } from '../../runtime/index.js';
 import { enforce } from '../limits.js';

@@ -3,7 +3,7 @@
  * over the logits -> the top_k labels, as transformers' image-classification pipeline.
  * Same-size inputs (a fixed-size model's always are) batch with other requests.
  */
-import type { SubmitOptions } from '../batcher.js';
+import type { SubmitOptions } from '../../batching/batcher.js';
 import { type Tensor } from '../../runtime/index.js';
 import { imageLimits, imageSpec, preprocessImage } from './image-preprocess.js';
 import { TaskInputError } from './task-errors.js';

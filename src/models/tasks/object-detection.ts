@@ -5,7 +5,7 @@
  * class, boxes from (cx, cy, w, h) relative to corners in the original image's pixels (not
  * clipped to the image, as transformers), kept when score > threshold. Sorted by score.
  */
-import type { SubmitOptions } from '../batcher.js';
+import type { SubmitOptions } from '../../batching/batcher.js';
 import { type Tensor } from '../../runtime/index.js';
 import { classLabels, softmax } from './image-classification.js';
 import { imageLimits, imageSpec, preprocessImage } from './image-preprocess.js';

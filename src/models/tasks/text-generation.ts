@@ -4,7 +4,7 @@
  * key/values exported, each step after the first feeds one token and the cache.
  * Generations of one model run at most `instances` at a time through their own queue.
  */
-import { Batcher, QueueClosedError, type SubmitOptions } from '../batcher.js';
+import { Batcher, QueueClosedError, type SubmitOptions } from '../../batching/batcher.js';
 import { DEFAULT_LIMITS, enforce, type RequestLimits } from '../limits.js';
 import type { ModelEntry } from '../registry.js';
 import { type Tensor, type TorchScriptModule, tensor, zeros } from '../../runtime/index.js';
