@@ -10,8 +10,8 @@
 import { resolve } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 
-import { EmbeddingSpace, type SpaceView } from './embedding-space.js';
-import { Journal, type JournalObserver, type JournalRecord } from './journal.js';
+import { EmbeddingSpace, type SpaceCapture, type SpaceView } from './embedding-space.js';
+import { Journal, type JournalObserver, type JournalRecord, type SnapshotChunk } from './journal.js';
 import { TypeHierarchy, type TypeDefinition } from './types.js';
 import { UndoLog } from './undo-log.js';
 
@@ -71,7 +71,11 @@ export interface LinkInput {
 export interface AtomSpaceOptions {
   dataDir: string;
   types?: TypeDefinition[];
-  /** Journal bytes after which a snapshot is written and old journals dropped. */
+  /**
+   * Journal bytes after which a snapshot is written and old journals dropped; a larger space
+   * waits until its journal is as large as its last snapshot, so that snapshots of a growing
+   * space cost a bounded multiple of what is written (not one whole copy per SNAPSHOT_BYTES).
+   */
   snapshotBytes?: number;
   journalObserver?: JournalObserver;
 }
@@ -80,6 +84,19 @@ const DEFAULT_TV: TruthValue = { strength: 1, confidence: 0 };
 const DEFAULT_AV: AttentionValue = { sti: 0, lti: 0 };
 /** After a failed snapshot, the next automatic one waits this long. */
 const SNAPSHOT_RETRY_MS = 10_000;
+
+/** Atom records per snapshot chunk, and vector bytes per chunk of rows. */
+const SNAPSHOT_ATOMS_PER_CHUNK = 4096;
+const SNAPSHOT_VECTOR_BYTES = 4 * 2 ** 20;
+
+/**
+ * The state a snapshot in progress writes: atoms below `nextId` as they were when it was taken.
+ * Atoms changed since are in `before` (null: did not exist), copied by the first change.
+ */
+interface Frozen {
+  nextId: number;
+  before: Map<number, Atom | null>;
+}
 
 /** A change being made: applied in memory as it is built, durable once its records are written. */
 interface Change {
@@ -134,6 +151,7 @@ export class AtomSpace {
   readonly #snapshotBytes: number;
   #nextId = 1;
   #snapshotting: Promise<void> | undefined;
+  #frozen: Frozen | undefined;
   /** No automatic snapshot before this time (set when one fails). */
   #snapshotRetryAt = 0;
 
@@ -303,17 +321,27 @@ export class AtomSpace {
    */
   async snapshot(): Promise<void> {
     if (this.#snapshotting) return this.#snapshotting;
-    const records = this.#snapshotRecords();
+    // The state as of now, in O(spaces): atoms are read later, through #frozen; vector rows
+    // never change once written (only their row-to-atom map does, which is copied here).
+    const frozen: Frozen = { nextId: this.#nextId, before: new Map() };
+    const spaces = [...this.#spaces.values()].map((s) => s.capture());
+    this.#frozen = frozen;
     this.#snapshotting = this.#journal
-      .snapshot(records)
+      .snapshot(this.#snapshotChunks(frozen, spaces))
       .catch((error: unknown) => {
         this.#snapshotRetryAt = Date.now() + SNAPSHOT_RETRY_MS;
         throw storageUnavailable(this.#journal.dir, 'write a snapshot', error, 'nothing was lost: the journals are kept');
       })
       .finally(() => {
+        this.#frozen = undefined;
         this.#snapshotting = undefined;
       });
     return this.#snapshotting;
+  }
+
+  /** Whether a snapshot is being written now. */
+  get snapshotting(): boolean {
+    return this.#snapshotting !== undefined;
   }
 
   // ----- internals -----
@@ -347,7 +375,8 @@ export class AtomSpace {
     } catch (error) {
       throw storageUnavailable(this.#journal.dir, 'write its journal', error, 'the change was not applied');
     }
-    if (change.records.length && this.#journal.bytes > this.#snapshotBytes && !this.#snapshotting && Date.now() >= this.#snapshotRetryAt) {
+    const due = Math.max(this.#snapshotBytes, this.#journal.snapshotBytes);
+    if (change.records.length && this.#journal.bytes > due && !this.#snapshotting && Date.now() >= this.#snapshotRetryAt) {
       // Compact tombstoned rows while we are at it; queries in flight keep their arrays.
       for (const s of this.#spaces.values()) if (s.tombstones > s.size) s.compact();
       void this.snapshot().catch(() => undefined);
@@ -436,9 +465,11 @@ export class AtomSpace {
         const atom = this.#atoms.get(r.id as number);
         if (!atom) return;
         const { tv, av } = atom;
+        this.#touch(atom.id);
         if (r.tv) atom.tv = r.tv as TruthValue;
         if (r.av) atom.av = r.av as AttentionValue;
         undo?.add(() => {
+          this.#touch(atom.id);
           atom.tv = tv;
           atom.av = av;
         });
@@ -452,12 +483,15 @@ export class AtomSpace {
         const atom = this.#atoms.get(r.id as number);
         if (!atom || !record.bytes) return;
         const vector = new Float32Array(record.bytes.buffer.slice(record.bytes.byteOffset, record.bytes.byteOffset + record.bytes.byteLength));
-        // A space created here stays, empty, if the change is undone: similarity search keeps
-        // per-space state by name, which a new space of another dimension would confuse.
         let space = this.#spaces.get(r.space as string);
         if (!space) {
-          space = new EmbeddingSpace(r.space as string, r.dim as number, (r.model as string | null) ?? null);
-          this.#spaces.set(space.name, space);
+          const created = new EmbeddingSpace(r.space as string, r.dim as number, (r.model as string | null) ?? null);
+          this.#spaces.set(created.name, created);
+          // A space this change created goes with it (its vectors' undo steps run first).
+          undo?.add(() => {
+            if (this.#spaces.get(created.name) === created && created.size === 0) this.#spaces.delete(created.name);
+          });
+          space = created;
         }
         const typeCode = this.types.code(atom.type);
         const previous = undo && space.get(atom.id);
@@ -489,6 +523,7 @@ export class AtomSpace {
 
   /** Index an atom: by id, by key, in its targets' incoming sets, in the counts. */
   #insert(atom: Atom): void {
+    this.#touch(atom.id);
     this.#atoms.set(atom.id, atom);
     if (atom.outgoing) {
       this.#links.set(linkKey(atom.type, atom.outgoing), atom.id);
@@ -510,6 +545,7 @@ export class AtomSpace {
   #removeOne(id: number, undo?: UndoLog): void {
     const atom = this.#atoms.get(id);
     if (!atom) return;
+    this.#touch(id);
     const vectors = undo ? [...this.#spaces.values()].flatMap((s) => (s.has(id) ? [{ space: s, vector: s.get(id)! }] : [])) : [];
     this.#atoms.delete(id);
     if (atom.name !== undefined) this.#nodes.delete(nodeKey(atom.type, atom.name));
@@ -541,24 +577,42 @@ export class AtomSpace {
     this.#countByType.set(type, (this.#countByType.get(type) ?? 0) + delta);
   }
 
-  #snapshotRecords(): JournalRecord[] {
-    const records: JournalRecord[] = [{ json: { op: 'next-id', value: this.#nextId } }];
-    // Nodes before links, links in id order: every link's targets exist when it is replayed.
-    const atoms = [...this.#atoms.values()].sort((a, b) => a.id - b.id);
-    for (const a of atoms) {
-      if (a.outgoing) continue;
-      records.push({ json: { op: 'node', id: a.id, type: a.type, name: a.name, tv: a.tv, av: a.av } });
-    }
-    for (const a of atoms) {
-      if (!a.outgoing) continue;
-      records.push({ json: { op: 'link', id: a.id, type: a.type, outgoing: a.outgoing, tv: a.tv, av: a.av } });
-    }
-    for (const space of this.#spaces.values()) {
-      for (const [id, vector] of space.entries()) {
-        records.push({ json: { op: 'embed', id, space: space.name, model: space.model, dim: space.dim }, bytes: new Uint8Array(vector.slice().buffer) });
+  /** Keep the atom as the snapshot being written saw it, before its first change since. */
+  #touch(id: number): void {
+    const frozen = this.#frozen;
+    if (!frozen || id >= frozen.nextId || frozen.before.has(id)) return;
+    const atom = this.#atoms.get(id);
+    frozen.before.set(id, atom ? { ...atom } : null);
+  }
+
+  /**
+   * The snapshot's content, read in chunks while writes go on: atoms in id order (a link's
+   * targets have lower ids, so they are replayed first), then each space's rows in blocks.
+   */
+  *#snapshotChunks(frozen: Frozen, spaces: SpaceCapture[]): Generator<SnapshotChunk> {
+    let records: unknown[] = [{ op: 'next-id', value: frozen.nextId }];
+    for (let id = 1; id < frozen.nextId; id++) {
+      const a = frozen.before.has(id) ? frozen.before.get(id) : this.#atoms.get(id);
+      if (a) {
+        records.push(
+          a.outgoing
+            ? { op: 'link', id: a.id, type: a.type, outgoing: a.outgoing, tv: a.tv, av: a.av }
+            : { op: 'node', id: a.id, type: a.type, name: a.name, tv: a.tv, av: a.av },
+        );
+      }
+      if (records.length >= SNAPSHOT_ATOMS_PER_CHUNK || (id % (4 * SNAPSHOT_ATOMS_PER_CHUNK) === 0 && records.length)) {
+        yield { records };
+        records = [];
       }
     }
-    return records;
+    if (records.length) yield { records };
+    for (const s of spaces) {
+      const rowsPerChunk = Math.max(1, Math.floor(SNAPSHOT_VECTOR_BYTES / (s.dim * 4)));
+      for (let from = 0; from < s.rows; from += rowsPerChunk) {
+        const to = Math.min(s.rows, from + rowsPerChunk);
+        yield { space: s.name, model: s.model, dim: s.dim, ids: s.rowAtoms.slice(from, to), vectors: s.matrix.slice(from * s.dim, to * s.dim) };
+      }
+    }
   }
 }
 

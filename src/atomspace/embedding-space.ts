@@ -4,6 +4,11 @@
  * product. Rows are append-only: replacing or removing a vector tombstones its row, so a
  * query in flight (which holds the arrays it started with) never sees a row change meaning.
  * `compact()` drops tombstones when no query is running.
+ *
+ * The matrix lives in a resizable ArrayBuffer that reserves its largest size up front (address
+ * space only), so growing it commits pages in place instead of copying every vector on the event
+ * loop (a 1M x 384 space would stall it for hundreds of milliseconds per doubling). Past what one
+ * ArrayBuffer can hold (4 GiB) it falls back to a copy.
  */
 export const REMOVED = 0xffff;
 
@@ -15,6 +20,34 @@ export interface SpaceView {
   matrix: Float32Array;
   rows: number;
   rowTypes: Uint16Array;
+  rowAtoms: Int32Array;
+}
+
+/** ES2024 resizable ArrayBuffers (Node 20 has them; the ES2022 lib does not declare them). */
+interface ResizableArrayBuffer extends ArrayBuffer {
+  readonly resizable: boolean;
+  readonly maxByteLength: number;
+  resize(byteLength: number): void;
+}
+const ResizableBuffer = ArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => ResizableArrayBuffer;
+/** The largest ArrayBuffer V8 accepts here. */
+const MAX_BUFFER_BYTES = 2 ** 32;
+
+/** A zeroed Float32Array of `length` that can grow in place up to what one ArrayBuffer holds. */
+function growableMatrix(length: number, dim: number): Float32Array {
+  const rowBytes = dim * 4;
+  const maxByteLength = Math.floor(MAX_BUFFER_BYTES / rowBytes) * rowBytes;
+  if (length * 4 > maxByteLength) return new Float32Array(length);
+  return new Float32Array(new ResizableBuffer(length * 4, { maxByteLength }));
+}
+
+/** A space's rows as of one instant, for a snapshot: `rowAtoms` is a copy, matrix rows below `rows` never change. */
+export interface SpaceCapture {
+  name: string;
+  model: string | null;
+  dim: number;
+  rows: number;
+  matrix: Float32Array;
   rowAtoms: Int32Array;
 }
 
@@ -32,7 +65,7 @@ export class EmbeddingSpace {
     capacity = 1024,
   ) {
     if (!Number.isInteger(dim) || dim < 1 || dim > 65536) throw new EmbeddingError(`space '${name}': dimension must be 1..65536`);
-    this.#matrix = new Float32Array(capacity * dim);
+    this.#matrix = growableMatrix(capacity * dim, dim);
     this.#rowTypes = new Uint16Array(capacity).fill(REMOVED);
     this.#rowAtoms = new Int32Array(capacity).fill(-1);
   }
@@ -103,7 +136,12 @@ export class EmbeddingSpace {
     return { matrix: this.#matrix, rows: this.#rows, rowTypes: this.#rowTypes, rowAtoms: this.#rowAtoms };
   }
 
-  /** Every (atom id, vector) pair, for snapshots. */
+  /** The rows as they are now, for a snapshot written while writes go on. */
+  capture(): SpaceCapture {
+    return { name: this.name, model: this.model, dim: this.dim, rows: this.#rows, matrix: this.#matrix, rowAtoms: this.#rowAtoms.slice(0, this.#rows) };
+  }
+
+  /** Every (atom id, vector) pair. */
   *entries(): Generator<[number, Float32Array]> {
     for (const [atomId, row] of this.#rowOf) yield [atomId, this.#matrix.subarray(row * this.dim, (row + 1) * this.dim)];
   }
@@ -112,7 +150,7 @@ export class EmbeddingSpace {
   compact(): void {
     if (this.#rows === this.#rowOf.size) return;
     const capacity = Math.max(1024, this.#rowOf.size * 2);
-    const matrix = new Float32Array(capacity * this.dim);
+    const matrix = growableMatrix(capacity * this.dim, this.dim);
     const rowTypes = new Uint16Array(capacity).fill(REMOVED);
     const rowAtoms = new Int32Array(capacity).fill(-1);
     let next = 0;
@@ -136,9 +174,17 @@ export class EmbeddingSpace {
   }
 
   #grow(): void {
-    const capacity = this.#rowAtoms.length * 2;
-    const matrix = new Float32Array(capacity * this.dim);
-    matrix.set(this.#matrix);
+    const buffer = this.#matrix.buffer as ResizableArrayBuffer;
+    const maxRows = buffer.resizable ? buffer.maxByteLength / (this.dim * 4) : Infinity;
+    let capacity = this.#rowAtoms.length * 2;
+    if (this.#rowAtoms.length < maxRows) capacity = Math.min(capacity, maxRows);
+    let matrix = this.#matrix;
+    if (buffer.resizable && capacity * this.dim * 4 <= buffer.maxByteLength) {
+      buffer.resize(capacity * this.dim * 4); // in place: rows already there keep their address
+    } else {
+      matrix = new Float32Array(capacity * this.dim);
+      matrix.set(this.#matrix);
+    }
     const rowTypes = new Uint16Array(capacity).fill(REMOVED);
     rowTypes.set(this.#rowTypes);
     const rowAtoms = new Int32Array(capacity).fill(-1);

@@ -3,6 +3,9 @@
  * records, flushed with fdatasync in group commits (every write waiting when a flush starts
  * is acknowledged by that one fsync), plus snapshots that let old journals be deleted.
  *
+ * Snapshots are encoded, written and fsynced on a worker thread (snapshot-write-worker.ts)
+ * while appends go on into the next journal; the event loop only hands it chunks.
+ *
  * Files in the data directory:
  *   snapshot-<gen>.bin   the whole AtomSpace as of the start of journal <gen>+1
  *   journal-<gen>.log    records written after snapshot <gen-1> (or from the start)
@@ -13,10 +16,13 @@
  * Record: u32 payload length | u32 crc32(payload) | payload.
  * Payload: u32 JSON length | JSON | raw bytes (float32 vectors the JSON refers to).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, ftruncateSync, unlinkSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
+
+import type { SnapshotJob, SnapshotMessage, SnapshotReply } from './snapshot-write-worker.js';
 
 export interface JournalRecord {
   json: unknown;
@@ -99,6 +105,7 @@ export class Journal {
   #closed = false;
   /** While a snapshot rotates the file, flushes wait. */
   #paused = false;
+  #snapshotBytes = 0;
 
   constructor(
     readonly dir: string,
@@ -132,6 +139,7 @@ export class Journal {
       if (decoded.validBytes === data.length && last?.end) {
         snapshot = decoded.records.slice(0, -1);
         base = gen;
+        this.#snapshotBytes = data.length;
         break;
       }
       // An incomplete snapshot (crash while writing it): the journals it would replace are still here.
@@ -278,17 +286,19 @@ export class Journal {
   }
 
   /**
-   * Write a snapshot of the state as of now: `records` must describe the whole AtomSpace at
-   * this instant (changes still pending included). Later appends go to a new journal; the
-   * snapshot is written once every change it holds is on disk in a journal, and once it is
-   * durable, the journals it covers are deleted. On failure nothing is deleted and appends
-   * go on: to the new journal if the rotation happened, else to the old one.
+   * Write a snapshot of the state as of now: `source` must describe the whole AtomSpace as of
+   * this call (changes still pending included); it is read later, while writes go on, so it
+   * must not change with them. Later appends go to a new journal; the snapshot is written once
+   * every change it holds is on disk in a journal, and once it is durable, the journals it
+   * covers are deleted. Encoding, writing and fsync run on a worker thread, with at most
+   * SNAPSHOT_WINDOW chunks in flight. On failure nothing is deleted and appends go on: to the
+   * new journal if the rotation happened, else to the old one.
    */
-  async snapshot(records: JournalRecord[]): Promise<void> {
+  async snapshot(source: AsyncIterable<SnapshotChunk> | Iterable<SnapshotChunk>): Promise<void> {
     // Rotate first: appends from now on go to the next journal. Records still pending are in
-    // `records` too and are written to the next journal; replay is idempotent.
+    // `source` too and are written to the next journal; replay is idempotent.
     this.#paused = true;
-    // Resolves once every change in `records` is durable; rejects if any was rolled back.
+    // Resolves once every change in `source` is durable; rejects if any was rolled back.
     const covered = this.sync();
     covered.catch(() => undefined);
     const gen = this.#generation;
@@ -316,38 +326,49 @@ export class Journal {
       if (this.#waiters.length) this.#schedule();
     }
     await covered;
-    const tmp = join(this.dir, `snapshot-${gen}.bin.tmp`);
+    const final = join(this.dir, `snapshot-${gen}.bin`);
+    const tmp = `${final}.tmp`;
+    const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+    const worker = new Worker(new URL(`./snapshot-write-worker.${ext}`, import.meta.url), { workerData: { tmp } satisfies SnapshotJob });
+    let written = false;
     try {
-      const fd = openSync(tmp, 'w');
-      try {
-        for (const r of records) writeAll(fd, encodeRecord(r));
-        writeAll(fd, encodeRecord({ json: { end: true } }));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
+      const replies = new SnapshotReplies(worker);
+      let inFlight = 0;
+      for await (const chunk of source) {
+        if (inFlight >= SNAPSHOT_WINDOW) {
+          await replies.next();
+          inFlight--;
+        }
+        worker.postMessage({ chunk } satisfies SnapshotMessage, 'vectors' in chunk ? [chunk.vectors.buffer as ArrayBuffer, chunk.ids.buffer as ArrayBuffer] : []);
+        inFlight++;
       }
-      renameSync(tmp, join(this.dir, `snapshot-${gen}.bin`));
-    } catch (error) {
-      // Give the space back: a half-written snapshot is of no use to recovery.
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // already gone, or the directory is read-only
-      }
-      throw error;
-    }
-    syncDir(this.dir);
-    for (const f of readdirSync(this.dir)) {
-      const j = JOURNAL.exec(f);
-      const s = SNAPSHOT.exec(f);
-      if ((j && Number(j[1]) <= gen) || (s && Number(s[1]) < gen)) {
+      for (; inFlight > 0; inFlight--) await replies.next();
+      const remove = readdirSync(this.dir)
+        .filter((f) => {
+          const j = JOURNAL.exec(f);
+          const s = SNAPSHOT.exec(f);
+          return (j && Number(j[1]) <= gen) || (s && Number(s[1]) < gen);
+        })
+        .map((f) => join(this.dir, f));
+      worker.postMessage({ end: { dir: this.dir, final, remove } } satisfies SnapshotMessage);
+      const done = await replies.next();
+      this.#snapshotBytes = 'done' in done ? done.done.bytes : this.#snapshotBytes;
+      written = true;
+    } finally {
+      await worker.terminate();
+      if (!written) {
         try {
-          unlinkSync(join(this.dir, f));
+          unlinkSync(tmp); // the writer removes it when it fails; not when it was stopped
         } catch {
-          // Left for the next snapshot: recovery skips what the newest snapshot covers.
+          // already gone
         }
       }
     }
+  }
+
+  /** Bytes of the newest snapshot (0 when there is none). */
+  get snapshotBytes(): number {
+    return this.#snapshotBytes;
   }
 
   async close(): Promise<void> {
@@ -357,16 +378,47 @@ export class Journal {
   }
 }
 
-/** writeSync may write part of a buffer (a full disk): write the rest or throw. */
-function writeAll(fd: number, data: Buffer): void {
-  for (let at = 0; at < data.length; ) {
-    const written = writeSync(fd, data, at, data.length - at);
-    if (written <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
-    at += written;
+/** Snapshot chunks sent to the writer thread before waiting for one to be written. */
+const SNAPSHOT_WINDOW = 4;
+
+/**
+ * What the AtomSpace streams into a snapshot: atom records (JSON, as journal records carry
+ * them), or a block of one space's rows (`ids[i]` < 0: a removed row, skipped).
+ */
+export type SnapshotChunk = { records: unknown[] } | { space: string; model: string | null; dim: number; ids: Int32Array; vectors: Float32Array };
+
+/** The writer thread's replies, one at a time; an error reply or a dead thread rejects. */
+class SnapshotReplies {
+  readonly #queue: SnapshotReply[] = [];
+  #waiting: { resolve: (r: SnapshotReply) => void; reject: (e: unknown) => void } | undefined;
+  #failure: unknown;
+
+  constructor(worker: Worker) {
+    worker.on('message', (reply: SnapshotReply) => {
+      if ('error' in reply) return this.#fail(Object.assign(new Error(reply.error.message), reply.error));
+      if (this.#waiting) {
+        this.#waiting.resolve(reply);
+        this.#waiting = undefined;
+      } else this.#queue.push(reply);
+    });
+    worker.on('error', (error) => this.#fail(error));
+    worker.on('exit', (code) => this.#fail(new Error(`the snapshot writer exited (${code})`)));
+  }
+
+  #fail(error: unknown): void {
+    this.#failure ??= error;
+    this.#waiting?.reject(this.#failure);
+    this.#waiting = undefined;
+  }
+
+  next(): Promise<SnapshotReply> {
+    if (this.#queue.length) return Promise.resolve(this.#queue.shift()!);
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));
   }
 }
 
-function syncDir(dir: string): void {
+export function syncDir(dir: string): void {
   if (!existsSync(dir)) return;
   const fd = openSync(dir, 'r');
   try {
