@@ -252,6 +252,12 @@ export class AtomSpace {
     return result!;
   }
 
+  /** Throws the error addBatch would refuse this item with (BAD_ATOM, ATOM_NOT_FOUND, BAD_EMBEDDING); changes nothing. */
+  check(item: { node: NodeInput } | { link: LinkInput }): void {
+    if ('node' in item) this.#validateNode(item.node);
+    else this.#validateLink(item.link);
+  }
+
   /**
    * Add many atoms in one journal group commit. Every item is validated before anything
    * changes, so a link must name atoms that already exist (add its targets in an earlier call).
