@@ -4,7 +4,8 @@
     "torch_lib%": "<!(python3 scripts/libtorch.py lib)",
     "torch_abi%": "<!(python3 scripts/libtorch.py abi)",
     "with_cuda%": "<!(python3 scripts/libtorch.py cuda)",
-    "cuda_include%": "<!(python3 scripts/libtorch.py cuda_include)"
+    "cuda_include%": "<!(python3 scripts/libtorch.py cuda_include)",
+    "werror%": 0
   },
   "targets": [
     {
@@ -46,6 +47,16 @@
           "defines": ["ATENSPACE_WITH_CUDA=1"],
           "include_dirs": ["<(cuda_include)"],
           "libraries": ["-ltorch_cuda", "-lc10_cuda"]
+        }],
+        ["werror==1", {
+          "cflags_cc": [
+            "-Werror",
+            "-isystem<(torch_include)",
+            "-isystem<(torch_include)/torch/csrc/api/include"
+          ]
+        }],
+        ["werror==1 and with_cuda==1", {
+          "cflags_cc": ["-isystem<(cuda_include)"]
         }]
       ]
     }

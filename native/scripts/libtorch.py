@@ -28,6 +28,10 @@ def from_env(root: str) -> dict:
     vfile = os.path.join(root, "build-version")
     if os.path.exists(vfile):
         version = open(vfile).read().strip()
+    elif os.path.exists(os.path.join(root, "version.py")):  # the torch folder of a wheel
+        for line in open(os.path.join(root, "version.py")):
+            if line.startswith("__version__"):
+                version = line.split("=", 1)[1].strip().strip("'\"")
     abi = 1
     # LibTorch ships the pre-cxx11 ABI only when its archive says so.
     if "pre-cxx11" in root or "precxx11" in root:

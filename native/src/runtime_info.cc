@@ -75,7 +75,7 @@ Napi::Value Configure(const Napi::CallbackInfo& info) {
   const int intra = ReadCount(env, options, "intraOpThreads");
   const int inter = ReadCount(env, options, "interOpThreads");
   try {
-    if (inter > 0 && inter != at::get_num_interop_threads()) at::set_num_interop_threads(inter);
+    if (inter > 0 && inter != static_cast<int>(at::get_num_interop_threads())) at::set_num_interop_threads(inter);
     if (intra > 0) at::set_num_threads(intra);
   } catch (...) {
     ErrorInfo error = DescribeCurrentException(ErrorCode::kRuntimeStarted);
