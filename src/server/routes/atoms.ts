@@ -1,70 +1,44 @@
-/** The AtomSpace over HTTP: create, read, update, delete atoms, and find similar ones. */
+/**
+ * The AtomSpace over HTTP: create, read, update, delete atoms, import many (NDJSON), and find
+ * similar ones. Vectors come as numbers or as base64 of little-endian float32.
+ */
+import { endianness } from 'node:os';
+
 import type { FastifyInstance } from 'fastify';
-import { type Static, Type } from 'typebox';
+import { Type } from 'typebox';
+import { Compile } from 'typebox/compile';
 
 import type { Atom, EmbeddingInput } from '../../atomspace/atomspace.js';
-import { enforce } from '../../models/limits.js';
+import { type ImportEntry, type ImportItem, importAtoms } from '../../atomspace/bulk-import.js';
+import { enforce, LimitError } from '../../models/limits.js';
 import { embed } from '../../models/tasks/embedding.js';
+import { AtomBody, AtomJson, Av, BatchBody, ImportFailure, ImportQuery, ImportReport, LinkBody, NodeBody, SimilarBody, SimilarResponse, Tv } from '../atom-schemas.js';
 import type { ServerContext } from '../context.js';
 import { HttpError } from '../http-errors.js';
+import { ndjsonLines } from '../ndjson.js';
 import { ErrorResponse } from '../schemas.js';
 
-const Tv = Type.Object({ strength: Type.Number({ minimum: 0, maximum: 1 }), confidence: Type.Number({ minimum: 0, maximum: 1 }) }, { additionalProperties: false });
-const Av = Type.Object({ sti: Type.Optional(Type.Number()), lti: Type.Optional(Type.Number()) }, { additionalProperties: false });
-const SpaceName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' });
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const BIG_ENDIAN = endianness() === 'BE';
 
-const NodeBody = Type.Object(
-  {
-    type: Type.String({ description: 'a node type, e.g. ConceptNode' }),
-    name: Type.String({ minLength: 1, maxLength: 4096 }),
-    tv: Type.Optional(Tv),
-    embedding: Type.Optional(Type.Array(Type.Number(), { minItems: 1, maxItems: 65536, description: 'a vector for `space` (default "default")' })),
-    space: Type.Optional(SpaceName),
-    text: Type.Optional(Type.String({ minLength: 1, description: 'embedded by `model` into the space named after the model' })),
-    model: Type.Optional(Type.String({ minLength: 1 })),
-  },
-  {
-    additionalProperties: false,
-    title: 'node',
-    examples: [
-      { type: 'ConceptNode', name: 'cat', text: 'a small cat', model: 'demo-embedder' },
-      { type: 'ConceptNode', name: 'dog', embedding: [0.1, 0.7, -0.2, 0.4], space: 'toy', tv: { strength: 0.9, confidence: 0.8 } },
-    ],
-  },
-);
-const LinkBody = Type.Object(
-  { type: Type.String({ description: 'a link type, e.g. InheritanceLink' }), outgoing: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 1024 }), tv: Type.Optional(Tv) },
-  { additionalProperties: false, title: 'link', examples: [{ type: 'InheritanceLink', outgoing: [1, 2], tv: { strength: 1, confidence: 0.9 } }] },
-);
-const AtomBody = Type.Union([NodeBody, LinkBody]);
-type NodeBody = Static<typeof NodeBody>;
-type LinkBody = Static<typeof LinkBody>;
+/** A vector given as numbers, or as base64 of little-endian float32 values. */
+export function vectorOf(value: number[] | string, what: string): ArrayLike<number> {
+  if (typeof value !== 'string') return value;
+  if (value.length % 4 !== 0 || !BASE64.test(value)) throw new HttpError(400, 'BAD_EMBEDDING', `${what} is neither an array of numbers nor base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)`);
+  const bytes = Buffer.from(value, 'base64');
+  if (bytes.length === 0 || bytes.length % 4 !== 0) throw new HttpError(400, 'BAD_EMBEDDING', `${what} decodes to ${bytes.length} bytes, not a whole number of float32 values (4 bytes each)`);
+  const out = new Float32Array(bytes.length / 4);
+  if (BIG_ENDIAN) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  } else {
+    new Uint8Array(out.buffer).set(bytes);
+  }
+  return out;
+}
 
-const AtomJson = Type.Object({
-  id: Type.Integer(),
-  type: Type.String(),
-  name: Type.Optional(Type.String()),
-  outgoing: Type.Optional(Type.Array(Type.Integer())),
-  tv: Type.Object({ strength: Type.Number(), confidence: Type.Number() }),
-  av: Type.Object({ sti: Type.Number(), lti: Type.Number() }),
-  embeddings: Type.Array(Type.String(), { description: 'spaces in which the atom has a vector' }),
-});
-
-const SimilarBody = Type.Object(
-  {
-    text: Type.Optional(Type.String({ minLength: 1 })),
-    model: Type.Optional(Type.String({ minLength: 1 })),
-    embedding: Type.Optional(Type.Array(Type.Number(), { minItems: 1, maxItems: 65536 })),
-    atom: Type.Optional(Type.Integer({ minimum: 1 })),
-    space: Type.Optional(SpaceName),
-    k: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'at most MAX_K (default 1000)' })),
-    type: Type.Optional(Type.String()),
-    threshold: Type.Optional(Type.Number({ minimum: -1, maximum: 1 })),
-    mode: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('exact'), Type.Literal('approximate')])),
-  },
-  { additionalProperties: false, examples: [{ text: 'a small cat', model: 'demo-embedder', k: 5 }] },
-);
-type SimilarBody = Static<typeof SimilarBody>;
+const checkNode = Compile(NodeBody);
+const checkLink = Compile(LinkBody);
 
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse };
@@ -79,7 +53,7 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       if (n.text !== undefined && n.embedding !== undefined) throw new HttpError(400, 'BAD_ATOM', 'give either text (with model) or embedding, not both');
       if (n.text !== undefined && !n.model) throw new HttpError(400, 'BAD_ATOM', 'text needs the model that embeds it');
       if (n.model && n.text === undefined) throw new HttpError(400, 'BAD_ATOM', 'model is only used with text');
-      return n.embedding ? { space: n.space ?? 'default', model: null, vector: n.embedding } : undefined;
+      return n.embedding !== undefined ? { space: n.space ?? 'default', model: null, vector: vectorOf(n.embedding, 'embedding') } : undefined;
     });
     const byModel = new Map<string, number[]>();
     nodes.forEach((n, i) => n.text !== undefined && byModel.set(n.model!, [...(byModel.get(n.model!) ?? []), i]));
@@ -93,17 +67,50 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     return out;
   }
 
-  async function add(bodies: (NodeBody | LinkBody)[]) {
+  /** Bodies as AtomSpace items, texts embedded. */
+  async function itemsOf(bodies: (NodeBody | LinkBody)[]): Promise<ImportItem[]> {
     const nodes = bodies.filter((b): b is NodeBody => 'name' in b);
     const vectors = await embeddingsFor(nodes);
-    const vectorOf = new Map(nodes.map((n, i) => [n, vectors[i]]));
-    return atomspace.addBatch(
-      bodies.map((b) => {
-        if ('outgoing' in b) return { link: { type: b.type, outgoing: b.outgoing, ...(b.tv ? { tv: b.tv } : {}) } };
-        const v = vectorOf.get(b);
-        return { node: { type: b.type, name: b.name, ...(b.tv ? { tv: b.tv } : {}), ...(v ? { embeddings: [v] } : {}) } };
-      }),
-    );
+    const vectorOfNode = new Map(nodes.map((n, i) => [n, vectors[i]]));
+    return bodies.map((b) => {
+      if ('outgoing' in b) return { link: { type: b.type, outgoing: b.outgoing, ...(b.tv ? { tv: b.tv } : {}) } };
+      const v = vectorOfNode.get(b);
+      return { node: { type: b.type, name: b.name, ...(b.tv ? { tv: b.tv } : {}), ...(v ? { embeddings: [v] } : {}) } };
+    });
+  }
+
+  async function add(bodies: (NodeBody | LinkBody)[]) {
+    return atomspace.addBatch(await itemsOf(bodies));
+  }
+
+  /** NDJSON lines as import entries: each parsed, checked against the atom schema, its vector decoded or its text embedded. */
+  async function* importEntries(stream: AsyncIterable<Buffer>): AsyncGenerator<ImportEntry> {
+    for await (const l of ndjsonLines(stream, ctx.config.bodyLimit)) {
+      if ('tooLong' in l) {
+        yield { line: l.line, error: `the line is ${l.tooLong} bytes, more than BODY_LIMIT (${ctx.config.bodyLimit} bytes)`, code: 'LIMIT_EXCEEDED' };
+        continue;
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(l.text);
+      } catch (error) {
+        yield { line: l.line, error: `the line is not JSON: ${(error as Error).message}`, code: 'BAD_JSON' };
+        continue;
+      }
+      const schema = value !== null && typeof value === 'object' && 'outgoing' in value ? checkLink : checkNode;
+      if (!schema.Check(value)) {
+        const first = schema.Errors(value)[0];
+        yield { line: l.line, error: `the line is not an atom (a node or a link as for POST /atoms): ${first ? `${first.instancePath || '/'} ${first.message}` : 'invalid'}`, code: 'BAD_ATOM' };
+        continue;
+      }
+      try {
+        const [item] = await itemsOf([value as NodeBody | LinkBody]);
+        yield { line: l.line, item: item! };
+      } catch (error) {
+        const e = error as { message?: string; code?: string };
+        yield { line: l.line, error: e.message ?? String(error), code: e.code ?? 'BAD_ATOM' };
+      }
+    }
   }
 
   app.post(
@@ -130,10 +137,7 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         tags: ['atomspace'],
         summary: 'Add many atoms in one durable commit',
         description: 'Items are added in order; a link may name atoms added earlier in the batch once their ids are known (send those in an earlier batch). Nothing is added when any item is invalid.',
-        body: Type.Object(
-          { atoms: Type.Array(AtomBody, { minItems: 1, description: 'at most MAX_ATOMS_PER_BATCH (default 10000)' }) },
-          { additionalProperties: false, examples: [{ atoms: [{ type: 'ConceptNode', name: 'animal' }, { type: 'ConceptNode', name: 'mammal', text: 'a warm-blooded animal', model: 'demo-embedder' }] }] },
-        ),
+        body: BatchBody,
         response: { 200: Type.Object({ atoms: Type.Array(Type.Object({ atom: AtomJson, created: Type.Boolean() })) }), ...errors },
       },
     },
@@ -142,6 +146,45 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       enforce(ctx.config, 'maxAtomsPerBatch', atoms.length, 'the number of atoms');
       const results = await add(atoms);
       return { atoms: results.map((r) => ({ atom: show(r.atom), created: r.created })) };
+    },
+  );
+
+  // NDJSON reaches the import route as a stream: it is read line by line, so BODY_LIMIT bounds a line, not the import.
+  app.addContentTypeParser('application/x-ndjson', (_request, payload, done) => done(null, payload));
+
+  app.post(
+    '/atoms/import',
+    {
+      schema: {
+        tags: ['atomspace'],
+        summary: 'Import atoms from NDJSON (one per line), in durable groups',
+        description: [
+          'The body is `application/x-ndjson`: one atom per line, as for `POST /atoms` (vectors as numbers or base64 of little-endian float32), of any total size.',
+          'Each line is checked on its own: a bad line is reported (`errors`: line, error, code) and skipped. The good lines are committed in groups of `group` lines,',
+          'each one durable commit that lands whole or not at all. When the journal cannot be written the import stops with 503: `report.stopped.line` is the first line not committed.',
+          'A link may name atoms of earlier groups (ask for `ids=true` to learn them).',
+        ].join(' '),
+        consumes: ['application/x-ndjson'],
+        querystring: ImportQuery,
+        response: { 200: ImportReport, 400: ErrorResponse, 401: ErrorResponse, 415: ErrorResponse, 503: ImportFailure },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as AsyncIterable<Buffer> | null;
+      if (!body || typeof (body as { pipe?: unknown }).pipe !== 'function') {
+        throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the atoms as application/x-ndjson: one JSON atom (as for POST /atoms) per line');
+      }
+      const query = request.query as { group?: number; ids?: boolean };
+      const groupSize = query.group ?? Math.min(1000, ctx.config.maxAtomsPerBatch);
+      enforce(ctx.config, 'maxAtomsPerBatch', groupSize, 'group', 400);
+      const report = await importAtoms(atomspace, importEntries(body), { groupSize, ids: query.ids ?? false });
+      if (report.stopped) {
+        return reply
+          .status(503)
+          .header('retry-after', '5')
+          .send({ error: `${report.stopped.error}; lines before ${report.stopped.line} are committed`, code: 'STORAGE_UNAVAILABLE', report });
+      }
+      return report;
     },
   );
 
@@ -216,10 +259,7 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         summary: 'Nearest atoms to a text, a vector or an atom',
         description: 'One of `{text, model}`, `{embedding, space?}` or `{atom, space?}`; `k` (default 10), `type` (subtypes included), `threshold` (minimum cosine), `mode` (auto, exact, approximate). Scores are cosine similarities.',
         body: SimilarBody,
-        response: {
-          200: Type.Object({ space: Type.String(), results: Type.Array(Type.Object({ atom: Type.Object({ id: Type.Integer(), type: Type.String(), name: Type.Optional(Type.String()) }), score: Type.Number() })) }),
-          ...errors,
-        },
+        response: { 200: SimilarResponse, ...errors },
       },
     },
     async (request) => {
@@ -236,7 +276,7 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         vector = (await embed(ctx.tasks, b.model, [b.text], { truncate: true })).embeddings[0]!;
       } else if (b.embedding !== undefined) {
         space = b.space ?? 'default';
-        vector = b.embedding;
+        vector = vectorOf(b.embedding, 'embedding');
       } else {
         atomspace.require(b.atom!);
         const spaces = atomspace.spacesOf(b.atom!);
