@@ -1,9 +1,12 @@
 /**
- * Dynamic batching for one model: requests wait in a bounded queue and run together, up to
- * `maxBatchSize` rows (and `maxBatchCost`, e.g. padded tokens) within `maxQueueDelayMs`, on
- * at most `instances` concurrent executions. Only requests with the same `key` (their
- * non-batch shape) share a batch. Requests may carry a deadline and an AbortSignal: expired
- * or cancelled ones leave the queue without running.
+ * A bounded queue that runs its items in batches: up to `maxBatchSize` rows within
+ * `maxQueueDelayMs`, on at most `instances` concurrent executions. Only items with the same
+ * `key` (their non-batch shape) share a batch. Which waiting items form the next batch is the
+ * `select` hook's choice when given (a scheduling policy), else the oldest item and the
+ * compatible ones after it, in arrival order.
+ * Items may carry a deadline and an AbortSignal: expired or cancelled ones leave the queue
+ * without running. Knows nothing of models: the model engines and the AtomSpace's similarity
+ * search both use it.
  */
 export class QueueFullError extends Error {
   readonly code = 'QUEUE_FULL';
@@ -42,8 +45,6 @@ export interface BatcherOptions {
   maxQueueDelayMs: number;
   instances: number;
   maxQueueSize: number;
-  /** Upper bound on the summed cost of one batch (e.g. padded tokens); Infinity for none. */
-  maxBatchCost?: number;
 }
 
 export interface SubmitOptions {
@@ -57,12 +58,22 @@ export interface BatchHooks<I> {
   key(item: I): string;
   /** Rows the item adds to a batch (its batch dimension). */
   rows(item: I): number;
-  /** Cost of a batch of these items (defaults to total rows). */
-  cost?(items: I[]): number;
-  /** Sequence length: a batch prefers items close in length to its oldest (less padding). */
-  length?(item: I): number;
-  /** Whether these items make a good batch (e.g. not too much padding); the oldest alone always does. */
-  fits?(items: I[]): boolean;
+  /**
+   * The scheduling policy: given everything waiting (oldest first), the indices of the items
+   * that run next (at least one). Replaces the default choice (oldest + compatible, in order).
+   */
+  select?(waiting: readonly Waiting<I>[]): number[];
+}
+
+/** A queued item as a scheduling policy sees it. */
+export interface Waiting<I> {
+  item: I;
+  key: string;
+  rows: number;
+  /** Batches that started while this item waited and did not take it. */
+  skipped: number;
+  /** Milliseconds it has waited so far. */
+  waitedMs: number;
 }
 
 interface Pending<I, R> {
@@ -78,6 +89,7 @@ interface Pending<I, R> {
   signal?: AbortSignal;
   onAbort?: () => void;
   settled: boolean;
+  skipped: number;
 }
 
 export interface BatchStats {
@@ -95,7 +107,7 @@ export type RunBatch<I, R> = (items: I[], stats: BatchStats) => Promise<(R | Ite
 
 export class Batcher<I, R> {
   readonly #queue: Pending<I, R>[] = [];
-  readonly #options: Required<BatcherOptions>;
+  readonly #options: BatcherOptions;
   readonly #hooks: BatchHooks<I>;
   readonly #run: RunBatch<I, R>;
   #running = 0;
@@ -106,7 +118,7 @@ export class Batcher<I, R> {
   #lastRows = 0;
 
   constructor(options: BatcherOptions, hooks: BatchHooks<I>, run: RunBatch<I, R>) {
-    this.#options = { maxBatchCost: Infinity, ...options };
+    this.#options = { ...options };
     this.#hooks = hooks;
     this.#run = run;
   }
@@ -119,7 +131,7 @@ export class Batcher<I, R> {
     return this.#running;
   }
 
-  get options(): Readonly<Required<BatcherOptions>> {
+  get options(): Readonly<BatcherOptions> {
     return this.#options;
   }
 
@@ -143,6 +155,7 @@ export class Batcher<I, R> {
         resolve,
         reject,
         settled: false,
+        skipped: 0,
       };
       if (timeoutMs > 0) {
         pending.timer = setTimeout(() => this.#drop(pending, new DeadlineExceededError(timeoutMs)), timeoutMs);
@@ -205,34 +218,38 @@ export class Batcher<I, R> {
     }
   }
 
-  /**
-   * The oldest request, plus compatible ones that fit the batch limits: closest in length
-   * first (then oldest first), so a batch pads as little as it can.
-   */
+  /** The next batch out of the queue; every item left behind counts one more skip. */
   #take(): Pending<I, R>[] {
+    const batch = this.#hooks.select ? this.#selected(this.#hooks.select) : this.#inOrder();
+    for (const p of this.#queue) p.skipped++;
+    return batch;
+  }
+
+  /** The policy's choice, taken out of the queue (an empty or invalid choice takes the oldest). */
+  #selected(select: NonNullable<BatchHooks<I>['select']>): Pending<I, R>[] {
+    const now = performance.now();
+    const picked = select(this.#queue.map((p) => ({ item: p.item, key: p.key, rows: p.rows, skipped: p.skipped, waitedMs: now - p.enqueuedAt })));
+    const indices = [...new Set(picked)].filter((i) => Number.isInteger(i) && i >= 0 && i < this.#queue.length).sort((a, b) => a - b);
+    if (indices.length === 0) return [this.#queue.shift()!];
+    const batch = indices.map((i) => this.#queue[i]!);
+    for (let k = indices.length - 1; k >= 0; k--) this.#queue.splice(indices[k]!, 1);
+    return batch;
+  }
+
+  /** The oldest request, plus the compatible ones after it, in arrival order, up to maxBatchSize rows. */
+  #inOrder(): Pending<I, R>[] {
     const first = this.#queue.shift()!;
     const batch = [first];
     let rows = first.rows;
-    const length = this.#hooks.length;
-    const target = length ? length(first.item) : 0;
-    const candidates = this.#queue
-      .map((p, index) => ({ p, index, distance: length ? Math.abs(length(p.item) - target) : 0 }))
-      .filter(({ p }) => p.key === first.key)
-      .sort((a, b) => a.distance - b.distance || a.index - b.index);
-    const chosen = new Set<Pending<I, R>>();
-    for (const { p } of candidates) {
-      if (rows >= this.#options.maxBatchSize) break;
-      if (rows + p.rows > this.#options.maxBatchSize) continue;
-      const items = [...batch.map((b) => b.item), p.item];
-      const cost = this.#hooks.cost ? this.#hooks.cost(items) : rows + p.rows;
-      if (cost > this.#options.maxBatchCost) continue;
-      if (this.#hooks.fits && !this.#hooks.fits(items)) continue;
-      batch.push(p);
-      chosen.add(p);
-      rows += p.rows;
-    }
-    if (chosen.size) {
-      for (let i = this.#queue.length - 1; i >= 0; i--) if (chosen.has(this.#queue[i]!)) this.#queue.splice(i, 1);
+    for (let i = 0; i < this.#queue.length && rows < this.#options.maxBatchSize; ) {
+      const p = this.#queue[i]!;
+      if (p.key === first.key && rows + p.rows <= this.#options.maxBatchSize) {
+        batch.push(p);
+        rows += p.rows;
+        this.#queue.splice(i, 1);
+      } else {
+        i++;
+      }
     }
     return batch;
   }
@@ -244,24 +261,36 @@ export class Batcher<I, R> {
     const stats: BatchStats = { queueMs: batch.map((p) => now - p.enqueuedAt), rows: batch.reduce((n, p) => n + p.rows, 0) };
     // Timers stop here: a running request is not dropped half-way.
     for (const p of batch) if (p.timer) clearTimeout(p.timer);
-    this.#run(
-      batch.map((p) => p.item),
-      stats,
-    ).then(
+    // When a batch ends, the next one starts before its requests are answered: their answers
+    // (pooling, JSON, the reply) then run on the event loop while the executor is busy again.
+    const next = () => {
+      this.#running--;
+      this.#pump();
+    };
+    let run: Promise<(R | ItemFailure)[]>;
+    try {
+      run = this.#run(
+        batch.map((p) => p.item),
+        stats,
+      );
+    } catch (error) {
+      run = Promise.reject(error);
+    }
+    run.then(
       (results) => {
+        next();
         batch.forEach((p, i) => {
           const result = results[i]!;
           this.#settle(p, () => (result instanceof ItemFailure ? p.reject(result.error) : p.resolve(result)));
         });
+        this.#notifyIdle();
       },
       (error: unknown) => {
+        next();
         for (const p of batch) this.#settle(p, () => p.reject(error));
+        this.#notifyIdle();
       },
-    ).finally(() => {
-      this.#running--;
-      this.#pump();
-      this.#notifyIdle();
-    });
+    );
   }
 
   #notifyIdle(): void {

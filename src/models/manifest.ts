@@ -1,13 +1,14 @@
 /**
  * The model folder's manifest, atenspace.json, as written by the exporter (fields are
- * documented in models/README.md). Only what the server relies on is checked strictly;
- * extra fields pass through.
+ * documented in models/README.md). Checked once, when it is read: the common fields and every
+ * task section present (embedding, generation, tokenizer, image), so everything after this
+ * reads typed sections instead of casting. Extra fields pass through.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 
 import { DTYPES } from '../runtime/index.js';
@@ -22,6 +23,77 @@ const TensorSpec = Type.Object({
   shape: Type.Array(Type.Integer({ minimum: -1 })),
 });
 export type TensorSpec = Static<typeof TensorSpec>;
+
+const Open = { additionalProperties: true } as const;
+
+/** `embedding`: how the hidden states become one vector. */
+export const EmbeddingSection = Type.Object(
+  { pooling: Type.Union([Type.Literal('mean'), Type.Literal('cls')]), normalize: Type.Boolean(), dimension: Type.Integer({ minimum: 1 }) },
+  Open,
+);
+export type EmbeddingSection = Static<typeof EmbeddingSection>;
+
+/** `generation.past_key_values`: the incremental-decoding module, when it was exported. */
+export const PastKeyValuesSection = Type.Object(
+  {
+    file: Type.String({ minLength: 1 }),
+    file_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    n_layer: Type.Integer({ minimum: 1 }),
+    n_head: Type.Integer({ minimum: 1 }),
+    head_dim: Type.Integer({ minimum: 1 }),
+    dtype: Type.Optional(Type.String()),
+  },
+  Open,
+);
+export type PastKeyValuesSection = Static<typeof PastKeyValuesSection>;
+
+export const GenerationSection = Type.Object(
+  {
+    vocab_size: Type.Integer({ minimum: 1 }),
+    context_length: Type.Integer({ minimum: 2 }),
+    bos_token_id: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+    eos_token_id: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+    pad_token_id: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+    position_ids: Type.Optional(Type.String()),
+    past_key_values: Type.Union([Type.Literal(false), PastKeyValuesSection]),
+  },
+  Open,
+);
+export type GenerationSection = Static<typeof GenerationSection>;
+
+export const TokenizerSection = Type.Object(
+  {
+    file: Type.Optional(Type.String({ minLength: 1 })),
+    max_length: Type.Optional(Type.Integer({ minimum: 1 })),
+    pad_token: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    pad_token_id: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+    add_special_tokens: Type.Optional(Type.Boolean()),
+  },
+  Open,
+);
+export type TokenizerSection = Static<typeof TokenizerSection>;
+
+const Triple = Type.Array(Type.Number(), { minItems: 3, maxItems: 3 });
+export const ImageSection = Type.Object(
+  {
+    resize: Type.Union([Type.Literal('fixed'), Type.Literal('shortest_edge')]),
+    height: Type.Optional(Type.Integer({ minimum: 1 })),
+    width: Type.Optional(Type.Integer({ minimum: 1 })),
+    shortest_edge: Type.Optional(Type.Integer({ minimum: 1 })),
+    longest_edge: Type.Optional(Type.Integer({ minimum: 1 })),
+    multiple_of: Type.Optional(Type.Integer({ minimum: 1 })),
+    resample: Type.Union([Type.Literal('nearest'), Type.Literal('bilinear'), Type.Literal('bicubic')]),
+    do_resize: Type.Boolean(),
+    do_rescale: Type.Boolean(),
+    rescale_factor: Type.Optional(Type.Number()),
+    do_normalize: Type.Boolean(),
+    image_mean: Type.Optional(Triple),
+    image_std: Type.Optional(Triple),
+    do_pad: Type.Optional(Type.Boolean()),
+  },
+  Open,
+);
+export type ImageSection = Static<typeof ImageSection>;
 
 export const ManifestSchema = Type.Object(
   {
@@ -41,14 +113,31 @@ export const ManifestSchema = Type.Object(
     file_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
     parameters: Type.Optional(Type.Integer({ minimum: 0 })),
     source: Type.Optional(Type.Unknown()),
-    image: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    labels: Type.Optional(Type.Array(Type.String())),
+    embedding: Type.Optional(Type.Union([EmbeddingSection, Type.Null()])),
+    generation: Type.Optional(Type.Union([GenerationSection, Type.Null()])),
+    tokenizer: Type.Optional(Type.Union([TokenizerSection, Type.Null()])),
+    image: Type.Optional(Type.Union([ImageSection, Type.Null()])),
+    labels: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
   },
-  { additionalProperties: true },
+  Open,
 );
 export type Manifest = Static<typeof ManifestSchema> & Record<string, unknown>;
 
-export class ManifestError extends Error {}
+export class ManifestError extends Error {
+  readonly code = 'BAD_MANIFEST';
+}
+
+/** The first schema error as `/path: message`. */
+function firstError(schema: TSchema, value: unknown): string {
+  const first = [...Value.Errors(schema, value)][0];
+  return first ? `${first.instancePath || '/'}: ${first.message}` : 'invalid';
+}
+
+/** Check a parsed manifest; throws ManifestError naming the field. `where` names the file. */
+export function checkManifest(value: unknown, where: string): Manifest {
+  if (!Value.Check(ManifestSchema, value)) throw new ManifestError(`${where} is not a valid manifest (${firstError(ManifestSchema, value)})`);
+  return value as Manifest;
+}
 
 /** Read and check `folder/atenspace.json`. Throws ManifestError naming the problem. */
 export async function readManifest(folder: string): Promise<Manifest> {
@@ -65,12 +154,22 @@ export async function readManifest(folder: string): Promise<Manifest> {
   } catch (error) {
     throw new ManifestError(`${path} is not valid JSON: ${(error as Error).message}`);
   }
-  if (!Value.Check(ManifestSchema, value)) {
-    const first = [...Value.Errors(ManifestSchema, value)][0];
-    const where = first ? `${first.instancePath || '/'}: ${first.message}` : 'invalid';
-    throw new ManifestError(`${path} is not a valid manifest (${where})`);
-  }
-  return value as Manifest;
+  return checkManifest(value, path);
+}
+
+/** The model has no section for the task asked of it (raw tensors still work). */
+export class MissingSectionError extends Error {
+  readonly code = 'BAD_INPUT';
+}
+
+/**
+ * A task's section (already checked against its schema when the manifest was read). A model
+ * exported for raw tensors only may lack it: then the task cannot be served, a 400.
+ */
+export function sectionOf<K extends 'embedding' | 'generation' | 'tokenizer' | 'image'>(manifest: Manifest, key: K): NonNullable<Manifest[K]> {
+  const section = manifest[key];
+  if (section === undefined || section === null) throw new MissingSectionError(`model '${manifest.name}' has no ${key} section in its manifest`);
+  return section as NonNullable<Manifest[K]>;
 }
 
 export const SERVING_FILE = 'serving.json';

@@ -5,7 +5,7 @@
  */
 export type RuntimeErrorCode =
   | 'BAD_INPUT'
-  | 'MODEL_NOT_FOUND'
+  | 'MODEL_FILE_NOT_FOUND'
   | 'MODEL_LOAD_FAILED'
   | 'FORWARD_FAILED'
   | 'CUDA_UNAVAILABLE'
@@ -29,8 +29,8 @@ export class TorchRuntimeError extends Error {
 
 /** The caller passed something malformed: wrong dtype, shape, arity, names or device. */
 export class BadInputError extends TorchRuntimeError {}
-/** No TorchScript file at the path. */
-export class ModelNotFoundError extends TorchRuntimeError {}
+/** No model file at the path (the addon says MODEL_NOT_FOUND; a model missing from the repository is the model layer's MODEL_NOT_FOUND). */
+export class ModelFileNotFoundError extends TorchRuntimeError {}
 /** LibTorch could not load the file. */
 export class ModelLoadError extends TorchRuntimeError {}
 /** LibTorch raised while running forward. */
@@ -48,7 +48,7 @@ export class AddonNotBuiltError extends TorchRuntimeError {}
 
 const classes: Record<RuntimeErrorCode, new (code: RuntimeErrorCode, message: string, detail?: string) => TorchRuntimeError> = {
   BAD_INPUT: BadInputError,
-  MODEL_NOT_FOUND: ModelNotFoundError,
+  MODEL_FILE_NOT_FOUND: ModelFileNotFoundError,
   MODEL_LOAD_FAILED: ModelLoadError,
   FORWARD_FAILED: ForwardError,
   CUDA_UNAVAILABLE: CudaUnavailableError,
@@ -64,7 +64,9 @@ export function fromNative(error: unknown): TorchRuntimeError {
   if (error instanceof TorchRuntimeError) return error;
   if (error instanceof Error) {
     const raw = error as Error & { code?: unknown; detail?: unknown };
-    const code = typeof raw.code === 'string' && raw.code in classes ? (raw.code as RuntimeErrorCode) : 'INTERNAL';
+    // The addon's MODEL_NOT_FOUND is about a file, not a model of the repository.
+    const given = raw.code === 'MODEL_NOT_FOUND' ? 'MODEL_FILE_NOT_FOUND' : raw.code;
+    const code = typeof given === 'string' && given in classes ? (given as RuntimeErrorCode) : 'INTERNAL';
     const ErrorClass = classes[code];
     const typed = new ErrorClass(code, error.message, typeof raw.detail === 'string' ? raw.detail : undefined);
     return typed;

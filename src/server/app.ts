@@ -22,6 +22,7 @@ import { registerAuth } from './auth.js';
 import type { ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import { clientErrorHandler } from './client-errors.js';
+import { registerEarlyAnswers } from './early-answer.js';
 import { errorHandler, namingLimits } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
@@ -30,7 +31,8 @@ import { atomRoutes } from './routes/atoms.js';
 import { compatRoutes } from './routes/compat.js';
 import { ConfigError } from './config.js';
 import { trimMemoryEvery } from '../runtime/index.js';
-import { deviceMemory, modelRoutes } from './routes/models.js';
+import { deviceMemory } from './device-memory.js';
+import { modelRoutes } from './routes/models.js';
 import { taskInferRoutes } from './routes/task-infer.js';
 
 export const API_VERSION = '0.1.0';
@@ -80,7 +82,6 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
       instances: config.instances,
       maxQueueSize: config.maxQueueSize,
       maxBatchTokens: config.maxBatchTokens,
-      maxPaddingRatio: config.maxPaddingRatio,
     },
     warmup: config.warmup,
     lazyLoad: config.lazyLoad,
@@ -89,7 +90,10 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   await registry.refresh();
   metrics.taskOf = (model) => registry.get(model)?.manifest?.task ?? 'unknown';
   const responseCache = new ResponseCache(config.responseCacheSize, metrics.responseCache);
-  metrics.unloadListeners.push((model) => responseCache.dropModel(model));
+  metrics.watch(registry.lifecycle);
+  // A model's cached answers go with it, and a reload (perhaps of new weights) starts afresh.
+  registry.lifecycle.on('unloaded', (model) => responseCache.dropModel(model));
+  registry.lifecycle.on('ready', (model) => responseCache.dropModel(model));
   const tasks = new TaskRuntime(registry, metrics, config);
 
   const { atomspace, recovered } = await AtomSpace.open({
@@ -119,6 +123,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     void reply.header('x-request-id', request.id);
   });
   registerAuth(app, config.apiKey, config.authReads);
+  registerEarlyAnswers(app, { drainBytes: config.drainLimit, drainMs: 30_000 });
   await registerLoadShedding(app, config);
   if (config.corsOrigins) {
     // Off unless CORS_ORIGINS is set: browsers on other origins may not call the API.
@@ -181,7 +186,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
         .map(async (name) => {
           try {
             await registry.load(name);
-            app.log.info({ model: name, device: registry.get(name)?.module?.device }, 'model ready');
+            app.log.info({ model: name, device: registry.get(name)?.engine?.device }, 'model ready');
           } catch (error) {
             app.log.error({ model: name, err: (error as Error).message }, 'model failed to load');
           }

@@ -20,7 +20,6 @@ export interface ServerConfig extends RequestLimits {
   maxQueueDelayMs: number;
   maxQueueSize: number;
   maxBatchTokens: number;
-  maxPaddingRatio: number;
   instances: number;
   responseCacheSize: number;
   embedModel: string | undefined;
@@ -37,6 +36,7 @@ export interface ServerConfig extends RequestLimits {
   apiKey: string | undefined;
   authReads: boolean;
   bodyLimit: number;
+  drainLimit: number;
   maxEventLoopDelayMs: number;
   maxRssBytes: number;
   maxHeapUsedBytes: number;
@@ -116,18 +116,6 @@ const SETTINGS: Setting[] = [
   { key: 'maxQueueDelayMs', env: 'MAX_QUEUE_DELAY_MS', flag: 'max-queue-delay-ms', default: '0', help: 'how long a request may wait for others to batch with while an instance is free', parse: integer(0, 10000) },
   { key: 'maxQueueSize', env: 'MAX_QUEUE_SIZE', flag: 'max-queue-size', default: '1024', help: 'requests waiting per model before 429', parse: integer(1, 1_000_000) },
   { key: 'maxBatchTokens', env: 'MAX_BATCH_TOKENS', flag: 'max-batch-tokens', default: '16384', help: 'padded tokens (rows x longest text) per batch of text inputs', parse: integer(1, 10_000_000) },
-  {
-    key: 'maxPaddingRatio',
-    env: 'MAX_PADDING_RATIO',
-    flag: 'max-padding-ratio',
-    default: '1.3',
-    help: 'padded tokens over real tokens a text batch may reach; longer and shorter texts wait for the next batch',
-    parse: (v, name) => {
-      const n = Number(v);
-      if (!(n >= 1 && n <= 100)) throw new ConfigError(`${name} must be a number from 1 to 100, got '${v}'`);
-      return n;
-    },
-  },
   { key: 'responseCacheSize', env: 'RESPONSE_CACHE_SIZE', flag: 'response-cache-size', default: '0', help: 'bytes of finished responses cached per server, LRU (0: off); never for sampling', parse: parseBytes },
   { key: 'embedModel', env: 'EMBED_MODEL', flag: 'embed-model', default: '', help: 'model for /embed, /tokenize and /v1/embeddings requests that name none (default: the first embedding model)', parse: (v) => v || undefined },
   { key: 'dataDir', env: 'DATA_DIR', flag: 'data-dir', default: './data', help: "the AtomSpace's journal and snapshots", parse: (v) => v },
@@ -144,6 +132,7 @@ const SETTINGS: Setting[] = [
   { key: 'apiKey', env: 'API_KEY', flag: 'api-key', default: '', help: 'when set, load/unload and writes need Authorization: Bearer <key>', parse: (v) => v || undefined },
   { key: 'authReads', env: 'AUTH_READS', flag: 'auth-reads', default: 'false', help: 'with API_KEY, require it for reads too (health stays open)', parse: boolean },
   { key: 'bodyLimit', env: 'BODY_LIMIT', flag: 'body-limit', default: '16MiB', help: 'largest request body (413 beyond)', parse: parseBytes },
+  { key: 'drainLimit', env: 'DRAIN_LIMIT', flag: 'drain-limit', default: '64MiB', help: 'body bytes still read (and discarded) after an answer sent before the body arrived (401, 413, 503), so clients that send before they read get it', parse: parseBytes },
   { key: 'maxTensorElements', env: 'MAX_TENSOR_ELEMENTS', flag: 'max-tensor-elements', default: String(DEFAULT_LIMITS.maxTensorElements), help: 'elements over all input tensors of one raw-tensor request (413 beyond)', parse: integer(1) },
   { key: 'maxTextsPerRequest', env: 'MAX_TEXTS_PER_REQUEST', flag: 'max-texts-per-request', default: String(DEFAULT_LIMITS.maxTextsPerRequest), help: 'texts in one embedding or tokenize request (413 beyond)', parse: integer(1, 1_000_000) },
   { key: 'maxTokensPerText', env: 'MAX_TOKENS_PER_TEXT', flag: 'max-tokens-per-text', default: String(DEFAULT_LIMITS.maxTokensPerText), help: "tokens in one text or prompt (0: the model's own limit, which is never exceeded); longer is 413 unless truncate", parse: integer(0) },

@@ -1,15 +1,11 @@
-/** Every error becomes `{ error, code }` JSON with the status that says whose fault it was. */
+/**
+ * Every error becomes `{ error, code }` JSON with the status that says whose fault it was. Domain
+ * errors (models, runtime, AtomSpace, queues, limits) carry their `code`; this file's one table
+ * maps a code to its status and headers. Fastify's own errors are mapped after it.
+ */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
-import { AtomSpaceError } from '../atomspace/atomspace.js';
-import { EmbeddingError } from '../atomspace/embedding-space.js';
-import { TypeError_ as AtomTypeError } from '../atomspace/types.js';
-import { CancelledError, DeadlineExceededError, QueueClosedError, QueueFullError } from '../batching/batcher.js';
 import { LimitError } from '../models/limits.js';
-import { MemoryLimitError, ModelNotFoundError, ModelNotReadyError } from '../models/registry.js';
-import { TaskInputError } from '../models/tasks/task-errors.js';
-import { InputError } from '../models/tensor-batch.js';
-import { TorchRuntimeError } from '../runtime/index.js';
 
 export class HttpError extends Error {
   constructor(
@@ -36,50 +32,71 @@ export function namingLimits(error: unknown, limits: { bodyLimit: number; maxIma
   return error;
 }
 
+interface Mapping {
+  status: number | ((error: Error & { code: string }) => number);
+  /** Retry-After seconds (from the error when it says). */
+  retryAfter?: number;
+  /** The code the client sees, when not the error's own. */
+  as?: string;
+  /** Says in the message what happened when the domain's own message does not. */
+  prefix?: string;
+}
+
+/** Domain error codes → HTTP. A code not listed is a 500 (an error nobody expected). */
+export const ERROR_STATUS: Readonly<Record<string, Mapping>> = {
+  // the request
+  BAD_INPUT: { status: 400 },
+  BAD_REQUEST: { status: 400 },
+  BAD_EMBEDDING: { status: 400 },
+  BAD_ATOM: { status: 400 },
+  BAD_ATOM_TYPE: { status: 400 },
+  LIMIT_EXCEEDED: { status: (e) => (e instanceof LimitError ? e.status : 413) },
+  // what it names
+  MODEL_NOT_FOUND: { status: 404 },
+  ATOM_NOT_FOUND: { status: 404 },
+  SPACE_NOT_FOUND: { status: 404 },
+  HAS_INCOMING: { status: 409 },
+  // the model refused valid-looking inputs (e.g. token ids past the vocabulary)
+  FORWARD_FAILED: { status: 422, prefix: 'the model could not run these inputs: ' },
+  // load and capacity
+  QUEUE_FULL: { status: 429, retryAfter: 1 },
+  MODEL_NOT_READY: { status: 503, retryAfter: 1 },
+  MODEL_DISPOSED: { status: 503, retryAfter: 1, as: 'MODEL_NOT_READY', prefix: 'the model was unloaded while this request ran; retry: ' },
+  MODEL_MEMORY_LIMIT: { status: 503 },
+  BAD_MANIFEST: { status: 503 },
+  OUT_OF_MEMORY: { status: 503, retryAfter: 1, prefix: 'out of memory running the model: ' },
+  STORAGE_UNAVAILABLE: { status: 503, retryAfter: 5 },
+  DEADLINE_EXCEEDED: { status: 504 },
+  CANCELLED: { status: 499 },
+};
+
+/** Fastify's errors that are the client's fault, by Fastify code. */
+const FASTIFY_ERRORS: Readonly<Record<string, { status: number; code: string }>> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'BAD_JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'BAD_JSON' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'BAD_JSON' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'BODY_TOO_LARGE' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+};
+
 export function toHttp(error: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
-  const e = error as FastifyError & { code?: string };
+  const e = error as FastifyError & { code?: unknown; retryAfterSeconds?: number; limit?: string };
   if (error instanceof HttpError) return { status: error.statusCode, body: { error: error.message, code: error.code } };
-  if (error instanceof AtomSpaceError) {
-    if (error.code === 'STORAGE_UNAVAILABLE') return { status: 503, body: { error: e.message, code: error.code }, headers: { 'retry-after': '5' } };
-    const status = { ATOM_NOT_FOUND: 404, SPACE_NOT_FOUND: 404, HAS_INCOMING: 409, BAD_ATOM: 400 }[error.code];
-    return { status, body: { error: e.message, code: error.code } };
+  const mapping = typeof e?.code === 'string' && Object.hasOwn(ERROR_STATUS, e.code) ? ERROR_STATUS[e.code]! : undefined;
+  if (mapping && error instanceof Error) {
+    const coded = error as Error & { code: string };
+    const status = typeof mapping.status === 'function' ? mapping.status(coded) : mapping.status;
+    const body: ErrorBody = { error: `${mapping.prefix ?? ''}${coded.message}`, code: mapping.as ?? coded.code };
+    if (error instanceof LimitError) body.limit = error.limit;
+    if (coded.code === 'QUEUE_FULL') body.limit = 'MAX_QUEUE_SIZE';
+    const retryAfter = e.retryAfterSeconds ?? mapping.retryAfter;
+    return { status, body, ...(retryAfter !== undefined ? { headers: { 'retry-after': String(retryAfter) } } : {}) };
   }
-  if (error instanceof LimitError) return { status: error.status, body: { error: error.message, code: error.code, limit: error.limit } };
-  if (error instanceof EmbeddingError || error instanceof AtomTypeError) return { status: 400, body: { error: e.message, code: error.code } };
-  if (error instanceof InputError || error instanceof TaskInputError) return { status: 400, body: { error: e.message, code: 'BAD_INPUT' } };
-  if (error instanceof ModelNotFoundError) return { status: 404, body: { error: e.message, code: 'MODEL_NOT_FOUND' } };
-  if (error instanceof ModelNotReadyError) return { status: 503, body: { error: e.message, code: 'MODEL_NOT_READY' } };
-  if (error instanceof QueueClosedError) return { status: 503, body: { error: e.message, code: error.code }, headers: { 'retry-after': '1' } };
-  if (error instanceof MemoryLimitError) return { status: 503, body: { error: e.message, code: 'MODEL_MEMORY_LIMIT' } };
-  if (error instanceof QueueFullError) {
-    return { status: 429, body: { error: e.message, code: 'QUEUE_FULL', limit: 'MAX_QUEUE_SIZE' }, headers: { 'retry-after': String(error.retryAfterSeconds) } };
-  }
-  if (error instanceof DeadlineExceededError) return { status: 504, body: { error: e.message, code: 'DEADLINE_EXCEEDED' } };
-  if (error instanceof CancelledError) return { status: 499, body: { error: e.message, code: 'CANCELLED' } };
-  if (error instanceof TorchRuntimeError) {
-    switch (error.code) {
-      case 'BAD_INPUT':
-        return { status: 400, body: { error: e.message, code: error.code } };
-      case 'FORWARD_FAILED':
-        // The inputs passed validation but the model refused them (e.g. token ids past the vocabulary).
-        return { status: 422, body: { error: `the model could not run these inputs: ${e.message}`, code: error.code } };
-      case 'MODEL_DISPOSED':
-        // The model was unloaded under the request: not the client's fault, and retrying reloads it.
-        return { status: 503, body: { error: `the model was unloaded while this request ran; retry: ${e.message}`, code: 'MODEL_NOT_READY' }, headers: { 'retry-after': '1' } };
-      case 'OUT_OF_MEMORY':
-        return { status: 503, body: { error: `out of memory running the model: ${e.message}`, code: error.code }, headers: { 'retry-after': '1' } };
-      default:
-        return { status: 500, body: { error: e.message, code: error.code } };
-    }
-  }
-  if (e.validation) return { status: 400, body: { error: e.message, code: 'BAD_REQUEST' } };
-  if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-    return { status: 400, body: { error: e.message, code: 'BAD_JSON' } };
-  }
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { error: e.message, code: 'BODY_TOO_LARGE' } };
-  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: { error: e.message, code: 'UNSUPPORTED_MEDIA_TYPE' } };
-  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return { status: e.statusCode, body: { error: e.message, code: e.code ?? 'BAD_REQUEST' } };
+  if (e?.validation) return { status: 400, body: { error: e.message, code: 'BAD_REQUEST' } };
+  const fastify = typeof e?.code === 'string' && Object.hasOwn(FASTIFY_ERRORS, e.code) ? FASTIFY_ERRORS[e.code]! : undefined;
+  if (fastify) return { status: fastify.status, body: { error: e.message, code: fastify.code } };
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, body: { error: e.message, code: typeof e.code === 'string' ? e.code : 'BAD_REQUEST' } };
   }
   return { status: 500, body: { error: 'internal server error', code: 'INTERNAL' } };
 }

@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
 
+import type { ModelLifecycle } from '../models/lifecycle.js';
 import type { ModelObserver, Outcome, Stage } from '../models/observer.js';
 import { runtimeInfo, type RuntimeInfo } from '../runtime/index.js';
 
@@ -45,8 +46,6 @@ export class ServerMetrics implements ModelObserver {
   atomCounts: () => Map<string, number> = () => new Map();
   /** The task of a model, for the `task` label; set by the app from its registry. */
   taskOf: (model: string) => string = () => 'unknown';
-  /** Called when a model is unloaded (the response cache forgets it). */
-  readonly unloadListeners: ((model: string) => void)[] = [];
   readonly #loaded = new Set<string>();
 
   constructor() {
@@ -221,16 +220,19 @@ export class ServerMetrics implements ModelObserver {
     if (seconds !== undefined) this.duration.observe({ model, task: this.taskOf(model), stage: 'total' }, seconds);
   }
 
-  modelLoaded(model: string, seconds: number, ok: boolean): void {
-    this.loadDuration.observe({ model, outcome: ok ? 'success' : 'failure' }, seconds);
-    if (ok) this.#loaded.add(model);
-    this.modelsLoaded.set(this.#loaded.size);
-  }
-
-  modelUnloaded(model: string): void {
-    for (const listener of this.unloadListeners) listener(model);
-    this.#loaded.delete(model);
-    this.modelsLoaded.set(this.#loaded.size);
+  /** Follow a registry's lifecycle: load times and outcomes, loaded models, evictions. */
+  watch(lifecycle: ModelLifecycle): void {
+    lifecycle.on('ready', (model, seconds) => {
+      this.loadDuration.observe({ model, outcome: 'success' }, seconds);
+      this.#loaded.add(model);
+      this.modelsLoaded.set(this.#loaded.size);
+    });
+    lifecycle.on('failed', (model, _error, seconds) => this.loadDuration.observe({ model, outcome: 'failure' }, seconds));
+    lifecycle.on('unloaded', (model) => {
+      this.#loaded.delete(model);
+      this.modelsLoaded.set(this.#loaded.size);
+    });
+    lifecycle.on('evicted', (model) => this.cacheEvictions.inc({ model }));
   }
 
   cacheHit(model: string): void {
@@ -239,10 +241,6 @@ export class ServerMetrics implements ModelObserver {
 
   cacheMiss(model: string): void {
     this.cacheMisses.inc({ model });
-  }
-
-  cacheEviction(model: string): void {
-    this.cacheEvictions.inc({ model });
   }
 
   batchExecuted(model: string, rows: number): void {

@@ -55,7 +55,8 @@ t.test('a timer keeps firing while a long forward runs', async (t) => {
   await slow.forward([x, n]);
   const elapsed = performance.now() - start;
   clearInterval(timer);
-  t.ok(elapsed > 300, `forward took ${elapsed.toFixed(0)} ms`);
+  // Calibrated to 400 ms; other load on the machine can change between calibration and this run.
+  t.ok(elapsed > 150, `forward took ${elapsed.toFixed(0)} ms`);
   // A blocked loop would yield 0 or 1 ticks; a free one about elapsed/10.
   t.ok(ticks.length >= (elapsed / 10) * 0.5, `${ticks.length} ticks in ${elapsed.toFixed(0)} ms`);
   const gaps = ticks.slice(1).map((v, i) => v - ticks[i]!);

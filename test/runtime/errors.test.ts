@@ -9,7 +9,7 @@ import {
   ForwardError,
   ModelDisposedError,
   ModelLoadError,
-  ModelNotFoundError,
+  ModelFileNotFoundError,
   type Tensor,
   TorchRuntimeError,
   TorchScriptModule,
@@ -39,9 +39,9 @@ async function rejection(t: Test, promise: Promise<unknown>, ErrorClass: Functio
 }
 
 t.test('loading', async (t) => {
-  await rejection(t, TorchScriptModule.load(join(dir, 'missing.pt')), ModelNotFoundError, 'MODEL_NOT_FOUND', /no TorchScript file/);
+  await rejection(t, TorchScriptModule.load(join(dir, 'missing.pt')), ModelFileNotFoundError, 'MODEL_FILE_NOT_FOUND', /no TorchScript file/);
   await rejection(t, TorchScriptModule.load(join(dir, 'corrupt.pt')), ModelLoadError, 'MODEL_LOAD_FAILED', /cannot load .*corrupt\.pt/);
-  await rejection(t, TorchScriptModule.load(dir), ModelNotFoundError, 'MODEL_NOT_FOUND', /no TorchScript file/);
+  await rejection(t, TorchScriptModule.load(dir), ModelFileNotFoundError, 'MODEL_FILE_NOT_FOUND', /no TorchScript file/);
   await rejection(t, TorchScriptModule.load(join(dir, 'flip.pt'), { device: 'tpu' }), BadInputError, 'BAD_INPUT', /unknown device 'tpu'/);
   await rejection(t, TorchScriptModule.load(join(dir, 'flip.pt'), { device: 'cuda:x' }), BadInputError, 'BAD_INPUT', /unknown device/);
   const auto = await TorchScriptModule.load(join(dir, 'flip.pt'), { device: 'auto' });

@@ -7,6 +7,7 @@ import type { SubmitOptions } from '../../batching/batcher.js';
 import type { ModelEntry } from '../registry.js';
 import { type Tensor, tensor } from '../../runtime/index.js';
 import { enforce } from '../limits.js';
+import { sectionOf } from '../manifest.js';
 import { finish, pool } from './pooling.js';
 import { TaskInputError } from './task-errors.js';
 import type { TaskRuntime } from './task-runtime.js';
@@ -22,16 +23,9 @@ export interface EmbedResult {
   tokens: number;
 }
 
-interface EmbeddingSection {
-  pooling: 'mean' | 'cls';
-  normalize: boolean;
-  dimension: number;
-}
-
 export async function embed(runtime: TaskRuntime, model: string, texts: string[], options: EmbedOptions, submit: SubmitOptions = {}): Promise<EmbedResult> {
   const entry = await runtime.entryForTask(model, 'embedding');
-  const section = entry.manifest!.embedding as EmbeddingSection | undefined;
-  if (!section) throw new TaskInputError(`model '${model}' has no embedding section in its manifest`);
+  const section = sectionOf(entry.manifest!, 'embedding');
   if (texts.length === 0) throw new TaskInputError('no text to embed');
   enforce(runtime.limits, 'maxTextsPerRequest', texts.length, 'the number of texts');
   texts.forEach((t, i) => {
@@ -58,7 +52,7 @@ export async function embed(runtime: TaskRuntime, model: string, texts: string[]
         ['attention_mask', tensor('int64', [1, n], new Array<number>(n).fill(1))],
       ]);
       if (withTypes) inputs.set('token_type_ids', tensor('int64', [1, n], e.typeIds));
-      return runtime.registry.run(entry, inputs, submit);
+      return runtime.infer(entry, inputs, submit);
     }),
   );
 
@@ -75,5 +69,5 @@ export async function embed(runtime: TaskRuntime, model: string, texts: string[]
 }
 
 export function embeddingDimension(entry: ModelEntry): number {
-  return (entry.manifest!.embedding as EmbeddingSection).dimension;
+  return sectionOf(entry.manifest!, 'embedding').dimension;
 }

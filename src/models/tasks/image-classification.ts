@@ -60,12 +60,12 @@ export async function classify(
   const { tensor } = await preprocessImage(image, spec, imageLimits(runtime.limits));
   runtime.observer.stage(model, 'preprocess', (performance.now() - t0) / 1000);
 
-  const outputs = await runtime.registry.run(entry, new Map<string, Tensor>([[manifest.inputs[0]!.name, tensor]]), submit);
+  const outputs = await runtime.infer(entry, new Map<string, Tensor>([[manifest.inputs[0]!.name, tensor]]), submit);
 
   const t1 = performance.now();
   const logits = outputs.get(logitsSpec.name)!;
   const count = logits.shape[logits.shape.length - 1]!;
-  const names = classLabels(manifest.labels, count, model);
+  const names = classLabels(manifest.labels ?? undefined, count, model);
   const probs = softmax(logits.data as Float32Array, 0, count);
   const order = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]! || a - b);
   const labels = order.slice(0, Math.min(topK ?? DEFAULT_TOP_K, count)).map((i) => ({ label: names[i]!, score: probs[i]! }));

@@ -50,7 +50,7 @@ export async function detect(
   const { tensor, original } = await preprocessImage(image, spec, imageLimits(runtime.limits));
   runtime.observer.stage(model, 'preprocess', (performance.now() - t0) / 1000);
 
-  const outputs = await runtime.registry.run(entry, new Map<string, Tensor>([[manifest.inputs[0]!.name, tensor]]), submit);
+  const outputs = await runtime.infer(entry, new Map<string, Tensor>([[manifest.inputs[0]!.name, tensor]]), submit);
 
   const t1 = performance.now();
   const logits = outputs.get(logitsName);
@@ -61,7 +61,7 @@ export async function detect(
   const queries = logits.shape[1]!;
   const classes = logits.shape[2]!;
   if (classes < 2) throw new Error(`model '${model}' returns ${classes} class(es); object detection needs the "no object" class too`);
-  const names = classLabels(manifest.labels, classes, model);
+  const names = classLabels(manifest.labels ?? undefined, classes, model);
   const l = logits.data as Float32Array;
   const b = boxes.data as Float32Array;
   const { width: w, height: h } = original;

@@ -1,4 +1,6 @@
 /** What the task pipelines share: the registry, the observer, and per-model tokenizers. */
+import type { SubmitOptions } from '../../batching/batcher.js';
+import type { Tensor } from '../../runtime/index.js';
 import { DEFAULT_LIMITS, type RequestLimits } from '../limits.js';
 import type { Task } from '../manifest.js';
 import type { ModelObserver } from '../observer.js';
@@ -25,9 +27,19 @@ export class TaskRuntime {
     return this.registry.acquire(model);
   }
 
-  /** The model's tokenizer, read once per loaded module. */
+  /** Raw tensors for a model by name: acquire it (loading it lazily), then run them through its engine. */
+  async inferRaw(model: string, inputs: Map<string, Tensor>, submit: SubmitOptions = {}): Promise<Map<string, Tensor>> {
+    return this.infer(await this.registry.acquire(model), inputs, submit);
+  }
+
+  /** One request of named tensors through the model's engine (reloading it if it was unloaded meanwhile). */
+  infer(entry: ModelEntry, inputs: Map<string, Tensor>, submit: SubmitOptions = {}): Promise<Map<string, Tensor>> {
+    return this.registry.withEngine(entry, (engine) => engine.infer(inputs, submit));
+  }
+
+  /** The model's tokenizer, read once per load. */
   tokenizer(entry: ModelEntry): TextTokenizer {
-    const key = entry.module ?? entry;
+    const key = entry.engine ?? entry;
     let tokenizer = this.#tokenizers.get(key);
     if (!tokenizer) {
       tokenizer = TextTokenizer.load(entry.folder, entry.manifest!, this.limits.maxTokensPerText);

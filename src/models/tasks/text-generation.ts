@@ -2,15 +2,17 @@
  * The text-generation task: prompt -> tokens -> decode loop -> text. Greedy decoding picks
  * the argmax at every step, as transformers' generate(do_sample=False) does; with past
  * key/values exported, each step after the first feeds one token and the cache.
- * Generations of one model run at most `instances` at a time through their own queue.
+ * Generations of one model run at most `instances` at a time through its engine's sequence queue.
  */
-import { Batcher, QueueClosedError, type SubmitOptions } from '../../batching/batcher.js';
+import type { SubmitOptions } from '../../batching/batcher.js';
+import type { Decoder } from '../engine/decoder.js';
+import type { ModelEngine } from '../engine/model-engine.js';
 import { DEFAULT_LIMITS, enforce, type RequestLimits } from '../limits.js';
-import type { ModelEntry } from '../registry.js';
-import { type Tensor, type TorchScriptModule, tensor, zeros } from '../../runtime/index.js';
+import { sectionOf } from '../manifest.js';
 import { argmax, sample, SeededRandom } from './sampling.js';
 import { TaskInputError } from './task-errors.js';
 import type { TaskRuntime } from './task-runtime.js';
+import type { TextTokenizer } from './text-tokenizer.js';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -33,43 +35,13 @@ export interface GenerateResult {
 /** Called with each new piece of text as it is decoded (for streaming). */
 export type OnText = (piece: string, tokenId: number) => void;
 
-interface GenerationSection {
-  vocab_size: number;
-  context_length: number;
-  eos_token_id: number | null;
-  past_key_values: false | { n_layer: number; n_head: number; head_dim: number };
-}
-
 interface Job {
-  entry: ModelEntry;
+  engine: ModelEngine;
+  tokenizer: TextTokenizer;
   prompt: number[];
   options: GenerateOptions;
   onText: OnText | undefined;
   signal: AbortSignal | undefined;
-}
-
-const queues = new WeakMap<object, Batcher<Job, GenerateResult>>();
-
-function queueFor(runtime: TaskRuntime, entry: ModelEntry): Batcher<Job, GenerateResult> {
-  if (entry.unloading || !entry.module) throw new QueueClosedError();
-  const key = entry.module;
-  let queue = queues.get(key);
-  if (!queue) {
-    const serving = runtime.registry.servingOptions(entry.name, entry.manifest!);
-    queue = new Batcher<Job, GenerateResult>(
-      { maxBatchSize: 1, maxQueueDelayMs: 0, instances: serving.instances, maxQueueSize: serving.maxQueueSize },
-      { key: () => 'generate', rows: () => 1 },
-      async ([job], stats) => {
-        runtime.observer.stage(entry.name, 'queue', stats.queueMs[0]! / 1000);
-        return [await decodeLoop(runtime, job!)];
-      },
-    );
-    // Unloading the model waits for its generations to finish before freeing the modules.
-    const drainQueue = queue;
-    entry.drains.add(() => drainQueue.drain());
-    queues.set(key, queue);
-  }
-  return queue;
 }
 
 export function validateGenerateOptions(options: GenerateOptions, limits: RequestLimits = DEFAULT_LIMITS): void {
@@ -100,7 +72,7 @@ export async function generate(
   const entry = await runtime.entryForTask(model, 'text-generation');
   if (typeof text !== 'string' || text === '') throw new TaskInputError('text is empty');
   validateGenerateOptions(options, runtime.limits);
-  const section = entry.manifest!.generation as GenerationSection;
+  const section = sectionOf(entry.manifest!, 'generation');
   const t0 = performance.now();
   const [encoded] = await runtime.tokenizer(entry).encode([text], false);
   const prompt = encoded!.ids;
@@ -111,13 +83,14 @@ export async function generate(
     throw new TaskInputError(`the prompt is ${prompt.length} tokens; the model's context is ${section.context_length} tokens, leaving no room to generate`);
   }
   // The model may be unloaded while the prompt is tokenized or queued: withModel reloads it and retries.
-  return runtime.registry.withModel(entry, async (live) => queueFor(runtime, live).submit({ entry: live, prompt, options, onText, signal: submit.signal }, submit));
+  return runtime.registry.withEngine(entry, (engine) =>
+    engine.runSequence((decoder) => decodeLoop(runtime, { engine, tokenizer: runtime.tokenizer(entry), prompt, options, onText, signal: submit.signal }, decoder(prompt)), submit),
+  );
 }
 
-async function decodeLoop(runtime: TaskRuntime, job: Job): Promise<GenerateResult> {
-  const { entry, prompt, options, onText, signal } = job;
-  const section = entry.manifest!.generation as GenerationSection;
-  const tokenizer = runtime.tokenizer(entry);
+async function decodeLoop(runtime: TaskRuntime, job: Job, stepper: Decoder): Promise<GenerateResult> {
+  const { engine, tokenizer, prompt, options, onText, signal } = job;
+  const section = sectionOf(engine.manifest, 'generation');
   const random = new SeededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
   const sampling = isSampling(options);
   const budget = Math.min(options.maxNewTokens, section.context_length - prompt.length);
@@ -125,13 +98,12 @@ async function decodeLoop(runtime: TaskRuntime, job: Job): Promise<GenerateResul
   const generated: number[] = [];
   let text = '';
   let finishReason: FinishReason = 'length';
-  const stepper = makeStepper(entry, section, prompt);
   const computeStart = performance.now();
 
   for (let step = 0; step < budget; step++) {
     if (signal?.aborted) break;
     const logits = await stepper.next(generated[generated.length - 1]);
-    runtime.observer.batchExecuted(entry.name, 1, 1); // one forward per generated token
+    runtime.observer.batchExecuted(engine.name, 1, 1); // one forward per generated token
     const row = logits.subarray(logits.length - vocab);
     const next = sampling
       ? sample(row, { temperature: options.temperature!, topK: options.topK ?? 0, topP: options.topP ?? 1 }, random)
@@ -155,10 +127,10 @@ async function decodeLoop(runtime: TaskRuntime, job: Job): Promise<GenerateResul
     if (settled.length > text.length) onText?.(settled.slice(text.length), next);
     text = settled;
   }
-  runtime.observer.stage(entry.name, 'compute', (performance.now() - computeStart) / 1000);
+  runtime.observer.stage(engine.name, 'compute', (performance.now() - computeStart) / 1000);
   const decodeStart = performance.now();
   if (finishReason !== 'stop') text = await tokenizer.decode(generated);
-  runtime.observer.stage(entry.name, 'postprocess', (performance.now() - decodeStart) / 1000);
+  runtime.observer.stage(engine.name, 'postprocess', (performance.now() - decodeStart) / 1000);
   return { text, tokenIds: generated, finishReason, promptTokens: prompt.length };
 }
 
@@ -170,38 +142,4 @@ function firstStop(text: string, stops: string[] | undefined): number {
     if (i >= 0 && (at < 0 || i < at)) at = i;
   }
   return at;
-}
-
-interface Stepper {
-  /** Logits of the last position after feeding `token` (undefined on the first step: the prompt). */
-  next(token: number | undefined): Promise<Float32Array>;
-}
-
-function makeStepper(entry: ModelEntry, section: GenerationSection, prompt: number[]): Stepper {
-  const ids = [...prompt];
-  if (entry.pastModule && section.past_key_values) {
-    const { n_layer, n_head, head_dim } = section.past_key_values;
-    const past = entry.pastModule;
-    let cache: Tensor[] = Array.from({ length: 2 * n_layer }, () => zeros('float32', [1, n_head, 0, head_dim]));
-    return {
-      async next(token) {
-        const feed = token === undefined ? ids : [token];
-        if (token !== undefined) ids.push(token);
-        const inputs = [tensor('int64', [1, feed.length], feed), tensor('int64', [1, ids.length], new Array<number>(ids.length).fill(1)), ...cache];
-        const out = (await past.forward(inputs)) as Tensor[];
-        cache = out.slice(1);
-        return out[0]!.data as Float32Array;
-      },
-    };
-  }
-  const full: TorchScriptModule = entry.module!;
-  return {
-    async next(token) {
-      if (token !== undefined) ids.push(token);
-      const inputs = [tensor('int64', [1, ids.length], ids), tensor('int64', [1, ids.length], new Array<number>(ids.length).fill(1))];
-      const out = await full.forward(inputs);
-      const logits = (Array.isArray(out) ? out[0] : out) as Tensor;
-      return logits.data as Float32Array;
-    },
-  };
 }

@@ -19,13 +19,6 @@ export interface Encoded {
   typeIds: number[];
 }
 
-interface TokenizerSection {
-  file?: string;
-  max_length?: number;
-  pad_token_id?: number | null;
-  add_special_tokens?: boolean;
-}
-
 export class TextTokenizer {
   readonly maxLength: number;
   /** Set when MAX_TOKENS_PER_TEXT, not the model, is what bounds maxLength. */
@@ -44,7 +37,7 @@ export class TextTokenizer {
 
   /** `maxTokensPerText` (MAX_TOKENS_PER_TEXT, 0: none) may only lower the model's own limit. */
   static load(folder: string, manifest: Manifest, maxTokensPerText = 0): TextTokenizer {
-    const section = (manifest.tokenizer ?? {}) as TokenizerSection;
+    const section = manifest.tokenizer ?? {};
     const path = join(folder, section.file ?? 'tokenizer.json');
     const maxLength = Math.min(section.max_length ?? Infinity, manifest.max_sequence_length ?? Infinity);
     const modelLimit = Number.isFinite(maxLength) ? maxLength : 512;

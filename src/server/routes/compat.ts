@@ -12,7 +12,7 @@ import type { ServerContext } from '../context.js';
 import { HttpError, namingLimits, toHttp } from '../http-errors.js';
 import { ErrorResponse } from '../schemas.js';
 import { OpenAiEmbeddings, OpenAiEmbeddingsResponse, OpenAiError, TeiEmbed, TeiToken, TeiTokenize } from '../task-schemas.js';
-import { disconnectSignal, outcomeOf } from './infer.js';
+import { disconnectSignal, measured } from '../request-outcome.js';
 
 /** The model a request names, or EMBED_MODEL, or the first ready (else loadable) embedding model. */
 async function embeddingModel(ctx: ServerContext, named: string | undefined): Promise<string> {
@@ -22,19 +22,6 @@ async function embeddingModel(ctx: ServerContext, named: string | undefined): Pr
   const first = candidates.find((e) => e.state === 'ready') ?? candidates.find((e) => e.state !== 'failed');
   if (!first) throw new HttpError(404, 'MODEL_NOT_FOUND', 'no embedding model in the repository; name one with "model"');
   return first.name;
-}
-
-async function measured<T>(ctx: ServerContext, model: string, work: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  let status = 200;
-  try {
-    return await work();
-  } catch (error) {
-    status = toHttp(error).status;
-    throw error;
-  } finally {
-    if (ctx.registry.get(model)) ctx.metrics.request(model, outcomeOf(status), (performance.now() - started) / 1000);
-  }
 }
 
 const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };

@@ -2,9 +2,9 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 
-import { cudaMemory, runtimeInfo } from '../../runtime/index.js';
 import type { ServerContext } from '../context.js';
 import { describeModel } from '../describe-model.js';
+import { deviceMemory } from '../device-memory.js';
 import { ErrorResponse, ModelDescription, ModelName } from '../schemas.js';
 
 const KServeModelMetadata = Type.Object({
@@ -132,8 +132,3 @@ export async function modelRoutes(app: FastifyInstance, ctx: ServerContext): Pro
 }
 
 /** Allocated and reserved bytes of each CUDA device, as the caching allocator reports them. */
-export function deviceMemory(): { device: string; allocated: number; reserved: number }[] {
-  const info = runtimeInfo();
-  if (!info.cudaAvailable) return [];
-  return Array.from({ length: info.cudaDeviceCount }, (_, i) => ({ device: `cuda:${i}`, ...(cudaMemory(i) ?? { allocated: 0, reserved: 0 }) }));
-}

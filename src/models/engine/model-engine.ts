@@ -1,0 +1,223 @@
+/**
+ * The serving engine of one loaded model: everything about how its work reaches the hardware.
+ * It owns the model's modules (the main module, and the past key/values module of a
+ * text-generation export), its queues (encoder batches; generation sequences), the batch
+ * policy with its measured cost model, the one-by-one fallback when a batch fails, warm-up and
+ * calibration, and the model's live statistics. It knows nothing of HTTP.
+ *
+ * In Triton's pytorch_backend terms, the engine is the `model_state` (per model: manifest,
+ * settings, cost model, statistics) and its `instances` execution slots are the
+ * `model_instance_state`s (they share the module, which LibTorch runs concurrently).
+ */
+import { ItemFailure, Batcher, type SubmitOptions } from '../../batching/batcher.js';
+import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule } from '../../runtime/index.js';
+import { type Manifest, sectionOf } from '../manifest.js';
+import type { ModelObserver } from '../observer.js';
+import { batchKey, type InferItem, joinBatch, splitBatch, validateInputs } from '../tensor-batch.js';
+import { chooseBatch } from './batch-policy.js';
+import { CostModel } from './cost-model.js';
+import { type Decoder, makeDecoder } from './decoder.js';
+import { hasTokens, warmUpAndCalibrate } from './warmup.js';
+
+export interface ServingOptions {
+  maxBatchSize?: number;
+  maxQueueDelayMs: number;
+  instances: number;
+  maxQueueSize: number;
+  /** Padded tokens (rows x longest sequence) per batch of token inputs. */
+  maxBatchTokens?: number;
+}
+
+export interface ModelStats {
+  requests: number;
+  failures: number;
+  /** Rows inferred (sum of batch sizes of requests). */
+  inferences: number;
+  /** Forward calls; inferences / executions is the average batch size. */
+  executions: number;
+  lastUsed: string | null;
+  loadSeconds: number | null;
+}
+
+/** Batches that may pass a waiting request over before it must run in the next one. */
+export const MAX_SKIPS = 2;
+
+export interface EngineOptions {
+  name: string;
+  manifest: Manifest;
+  device: string;
+  /** The main module's file, and the past key/values module's when the export has one. */
+  files: { model: string; past?: string | undefined };
+  serving: Required<ServingOptions>;
+  warmup: boolean;
+  observer: ModelObserver;
+  /** The entry's statistics (they outlive one load), updated in place. */
+  stats: ModelStats;
+}
+
+/** A sequence job: runs with a decoder over this model's modules, one at a time per instance. */
+export type SequenceJob<R> = (decoder: (prompt: number[]) => Decoder) => Promise<R>;
+
+export class ModelEngine {
+  readonly name: string;
+  readonly manifest: Manifest;
+  readonly serving: Required<ServingOptions>;
+  readonly cost = new CostModel();
+  readonly #module: TorchScriptModule;
+  readonly #past: TorchScriptModule | undefined;
+  readonly #observer: ModelObserver;
+  readonly #stats: ModelStats;
+  readonly #encoder: Batcher<InferItem, Tensor[]>;
+  readonly #sequences: Batcher<SequenceJob<unknown>, unknown>;
+  #disposed = false;
+
+  /** Load the modules, warm up and calibrate; the engine is ready to serve when this resolves. */
+  static async start(options: EngineOptions): Promise<ModelEngine> {
+    const module = await TorchScriptModule.load(options.files.model, { device: options.device });
+    let past: TorchScriptModule | undefined;
+    try {
+      if (options.files.past) past = await TorchScriptModule.load(options.files.past, { device: options.device });
+      const engine = new ModelEngine(options, module, past);
+      if (options.warmup) engine.cost.calibrate(await warmUpAndCalibrate(module, options.manifest));
+      return engine;
+    } catch (error) {
+      module.dispose();
+      past?.dispose();
+      throw error;
+    }
+  }
+
+  private constructor(options: EngineOptions, module: TorchScriptModule, past: TorchScriptModule | undefined) {
+    this.name = options.name;
+    this.manifest = options.manifest;
+    this.serving = options.serving;
+    this.#module = module;
+    this.#past = past;
+    this.#observer = options.observer;
+    this.#stats = options.stats;
+    const { maxBatchSize, maxQueueDelayMs, instances, maxQueueSize, maxBatchTokens } = options.serving;
+    const limits = { maxBatchSize, maxBatchTokens: hasTokens(this.manifest) ? maxBatchTokens : Infinity, maxSkips: MAX_SKIPS };
+    this.#encoder = new Batcher<InferItem, Tensor[]>(
+      { maxBatchSize, maxQueueDelayMs, instances, maxQueueSize },
+      {
+        key: (item) => batchKey(this.manifest, item),
+        rows: (item) => item.rows,
+        select: (waiting) =>
+          chooseBatch(
+            waiting.map((w) => ({ key: w.key, rows: w.rows, length: w.item.seq, skipped: w.skipped })),
+            limits,
+            this.cost,
+          ),
+      },
+      (items, stats) => this.#runBatch(items, stats.queueMs, stats.rows),
+    );
+    this.#sequences = new Batcher<SequenceJob<unknown>, unknown>(
+      { maxBatchSize: 1, maxQueueDelayMs: 0, instances, maxQueueSize },
+      { key: () => 'sequence', rows: () => 1 },
+      async ([job], stats) => {
+        this.#observer.stage(this.name, 'queue', stats.queueMs[0]! / 1000);
+        return [await job!((prompt) => this.#decoder(prompt))];
+      },
+    );
+  }
+
+  /** The device the modules run on. */
+  get device(): string {
+    return this.#module.device;
+  }
+
+  /** Requests waiting in this model's queues. */
+  get queued(): number {
+    return this.#encoder.queued + this.#sequences.queued;
+  }
+
+  /** Nothing queued and nothing running. */
+  get idle(): boolean {
+    return this.#encoder.idle && this.#sequences.idle;
+  }
+
+  /** One request of named tensors through the batch queue; outputs by name. */
+  async infer(named: Map<string, Tensor>, submit: SubmitOptions = {}): Promise<Map<string, Tensor>> {
+    const item = validateInputs(this.manifest, named);
+    this.#used();
+    try {
+      const outputs = await this.#encoder.submit(item, submit);
+      return new Map(this.manifest.outputs.map((spec, i) => [spec.name, outputs[i]!]));
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'MODEL_NOT_READY') this.#stats.failures++;
+      throw error;
+    } finally {
+      this.#observer.queueDepth(this.name, this.queued);
+    }
+  }
+
+  /** Run a generation job (its decode loop) on this model; at most `instances` at a time. */
+  async runSequence<R>(job: SequenceJob<R>, submit: SubmitOptions = {}): Promise<R> {
+    this.#used();
+    try {
+      return (await this.#sequences.submit(job as SequenceJob<unknown>, submit)) as R;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'MODEL_NOT_READY') this.#stats.failures++;
+      throw error;
+    }
+  }
+
+  /** Stop taking work; resolves when everything queued or running has finished. */
+  async drain(): Promise<void> {
+    await Promise.all([this.#encoder.drain(), this.#sequences.drain()]);
+  }
+
+  /** Free the modules (after drain). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#module.dispose();
+    this.#past?.dispose();
+  }
+
+  #used(): void {
+    this.#stats.requests++;
+    this.#stats.lastUsed = new Date().toISOString();
+  }
+
+  #decoder(prompt: number[]): Decoder {
+    return makeDecoder(this.#module, this.#past, sectionOf(this.manifest, 'generation'), prompt);
+  }
+
+  async #runBatch(items: InferItem[], queueMs: number[], rows: number): Promise<(Tensor[] | ItemFailure)[]> {
+    for (const ms of queueMs) this.#observer.stage(this.name, 'queue', ms / 1000);
+    this.#observer.queueDepth(this.name, this.queued);
+    const t0 = performance.now();
+    const forward = async (some: InferItem[]) => toTensorList(await this.#module.forward(joinBatch(this.manifest, some)), this.manifest);
+    let results: (Tensor[] | ItemFailure)[];
+    try {
+      results = splitBatch(items, await forward(items));
+      this.cost.observe({ rows, length: Math.max(...items.map((it) => it.seq)), ms: performance.now() - t0 });
+    } catch (error) {
+      // One request's inputs (a token id past the vocabulary, say) must not fail the others
+      // batched with it: run each alone, so only the bad one gets the error.
+      if (items.length === 1 || !(error instanceof TorchRuntimeError) || error.code !== 'FORWARD_FAILED') throw error;
+      results = [];
+      for (const item of items) {
+        try {
+          results.push(splitBatch([item], await forward([item]))[0]!);
+        } catch (itemError) {
+          results.push(new ItemFailure(itemError));
+        }
+      }
+    }
+    this.#observer.stage(this.name, 'compute', (performance.now() - t0) / 1000);
+    this.#stats.executions++;
+    this.#stats.inferences += rows;
+    this.#observer.batchExecuted(this.name, rows, items.length);
+    return results;
+  }
+}
+
+function toTensorList(value: TorchValue, manifest: Manifest): Tensor[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length < manifest.outputs.length) {
+    throw new Error(`model returned ${list.length} output(s), the manifest declares ${manifest.outputs.length}`);
+  }
+  return list.slice(0, manifest.outputs.length) as Tensor[];
+}
