@@ -3,6 +3,7 @@
  * similar ones. Vectors come as numbers or as base64 of little-endian float32.
  */
 import { endianness } from 'node:os';
+import type { Readable } from 'node:stream';
 
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
@@ -170,14 +171,15 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       },
     },
     async (request, reply) => {
-      const body = request.body as AsyncIterable<Buffer> | null;
+      const body = request.body as Readable | null;
       if (!body || typeof (body as { pipe?: unknown }).pipe !== 'function') {
         throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the atoms as application/x-ndjson: one JSON atom (as for POST /atoms) per line');
       }
       const query = request.query as { group?: number; ids?: boolean };
       const groupSize = query.group ?? Math.min(1000, ctx.config.maxAtomsPerBatch);
       enforce(ctx.config, 'maxAtomsPerBatch', groupSize, 'group', 400);
-      const report = await importAtoms(atomspace, importEntries(body), { groupSize, ids: query.ids ?? false });
+      // Stopping early must not destroy the stream: the 503 goes out, then the rest of the body is drained (early-answer.ts).
+      const report = await importAtoms(atomspace, importEntries(body.iterator({ destroyOnReturn: false })), { groupSize, ids: query.ids ?? false });
       if (report.stopped) {
         return reply
           .status(503)
