@@ -10,7 +10,7 @@
 import { resolve } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 
-import { EmbeddingSpace, type SpaceCapture, type SpaceView } from './embedding-space.js';
+import { EmbeddingError, EmbeddingSpace, type SpaceCapture, type SpaceView, squaredNorm } from './embedding-space.js';
 import { Journal, type JournalObserver, type JournalRecord, type SnapshotChunk } from './journal.js';
 import { TypeHierarchy, type TypeDefinition } from './types.js';
 import { UndoLog } from './undo-log.js';
@@ -262,11 +262,13 @@ export class AtomSpace {
    * Add many atoms in one journal group commit. Every item is validated before anything
    * changes, so a link must name atoms that already exist (add its targets in an earlier call).
    */
-  async addBatch(items: ({ node: NodeInput } | { link: LinkInput })[]): Promise<{ atom: Atom; created: boolean }[]> {
-    // Validate everything first so a bad item changes nothing.
-    for (const item of items) {
-      if ('node' in item) this.#validateNode(item.node);
-      else this.#validateLink(item.link);
+  async addBatch(items: ({ node: NodeInput } | { link: LinkInput })[], options: { checked?: boolean } = {}): Promise<{ atom: Atom; created: boolean }[]> {
+    // Validate everything first so a bad item changes nothing (`checked`: each passed check() just now).
+    if (!options.checked) {
+      for (const item of items) {
+        if ('node' in item) this.#validateNode(item.node);
+        else this.#validateLink(item.link);
+      }
     }
     const results = await this.#write((change) => items.map((item) => ('node' in item ? this.#applyNode(item.node, change) : this.#applyLink(item.link, change))));
     // A concurrent removal may have taken the atom away while this write was being flushed: answer the atom as written.
@@ -404,8 +406,11 @@ export class AtomSpace {
       throw new AtomSpaceError('BAD_ATOM', `embedding space name '${e.space}' must be letters, digits, . _ : -`);
     }
     const existing = this.#spaces.get(e.space);
-    if (existing) existing.normalize(e.vector);
-    else new EmbeddingSpace(e.space, e.vector.length, e.model, 1).normalize(e.vector);
+    if (existing) existing.check(e.vector);
+    else {
+      if (!(e.vector.length >= 1 && e.vector.length <= 65536)) throw new EmbeddingError(`space '${e.space}': dimension must be 1..65536`);
+      squaredNorm(e.space, e.vector.length, e.vector);
+    }
   }
 
   #validateLink(input: LinkInput): void {
@@ -443,7 +448,7 @@ export class AtomSpace {
   }
 
   #embed(atom: Atom, input: EmbeddingInput, change: Change): void {
-    const vector = Float32Array.from(input.vector);
+    const vector = input.vector instanceof Float32Array ? input.vector.slice() : Float32Array.from(input.vector);
     const record = { op: 'embed', id: atom.id, space: input.space, model: input.model, dim: vector.length };
     this.#apply(change, { json: record, bytes: new Uint8Array(vector.buffer) });
   }
@@ -488,7 +493,9 @@ export class AtomSpace {
       case 'embed': {
         const atom = this.#atoms.get(r.id as number);
         if (!atom || !record.bytes) return;
-        const vector = new Float32Array(record.bytes.buffer.slice(record.bytes.byteOffset, record.bytes.byteOffset + record.bytes.byteLength));
+        const { buffer, byteOffset, byteLength } = record.bytes;
+        // Read in place when aligned (records made here, and decoded ones, are): set() copies it into the matrix.
+        const vector = byteOffset % 4 === 0 ? new Float32Array(buffer, byteOffset, byteLength >> 2) : new Float32Array(buffer.slice(byteOffset, byteOffset + byteLength));
         let space = this.#spaces.get(r.space as string);
         if (!space) {
           const created = new EmbeddingSpace(r.space as string, r.dim as number, (r.model as string | null) ?? null);

@@ -51,6 +51,19 @@ export interface SpaceCapture {
   rowAtoms: Int32Array;
 }
 
+/** The squared L2 norm of a vector of a space, after checking its length and values; throws EmbeddingError. */
+export function squaredNorm(space: string, dim: number, vector: ArrayLike<number>): number {
+  if (vector.length !== dim) throw new EmbeddingError(`space '${space}' holds ${dim}-dimensional vectors, got ${vector.length}`);
+  let norm = 0;
+  for (let i = 0; i < vector.length; i++) {
+    const v = vector[i]!;
+    if (!Number.isFinite(v)) throw new EmbeddingError(`embedding value ${i} is not a finite number`);
+    norm += v * v;
+  }
+  if (norm === 0) throw new EmbeddingError('embedding has zero norm');
+  return norm;
+}
+
 export class EmbeddingSpace {
   #matrix: Float32Array;
   #rowTypes: Uint16Array;
@@ -84,36 +97,42 @@ export class EmbeddingSpace {
     return this.#rowOf.has(atomId);
   }
 
+  /** Check a vector for this space (length, finite, non-zero) without copying it; throws EmbeddingError. */
+  check(vector: ArrayLike<number>): void {
+    squaredNorm(this.name, this.dim, vector);
+  }
+
   /** L2-normalise a vector; throws on a wrong length, a non-finite value or zero norm. */
   normalize(vector: ArrayLike<number>): Float32Array {
-    if (vector.length !== this.dim) throw new EmbeddingError(`space '${this.name}' holds ${this.dim}-dimensional vectors, got ${vector.length}`);
-    let norm = 0;
-    for (let i = 0; i < vector.length; i++) {
-      const v = vector[i]!;
-      if (!Number.isFinite(v)) throw new EmbeddingError(`embedding value ${i} is not a finite number`);
-      norm += v * v;
-    }
-    if (norm === 0) throw new EmbeddingError('embedding has zero norm');
+    const scale = 1 / Math.sqrt(squaredNorm(this.name, this.dim, vector));
     const out = new Float32Array(this.dim);
-    const scale = 1 / Math.sqrt(norm);
     for (let i = 0; i < vector.length; i++) out[i] = vector[i]! * scale;
     return out;
   }
 
-  /** Set the atom's vector (normalised here); replaces an earlier one. */
+  /** Set the atom's vector (normalised straight into its new row); replaces an earlier one. */
   set(atomId: number, typeCode: number, vector: ArrayLike<number>): void {
-    this.restore(atomId, typeCode, this.normalize(vector));
+    const scale = 1 / Math.sqrt(squaredNorm(this.name, this.dim, vector));
+    const row = this.#newRow(atomId, typeCode);
+    const matrix = this.#matrix;
+    const at = row * this.dim;
+    for (let i = 0; i < this.dim; i++) matrix[at + i] = vector[i]! * scale;
   }
 
   /** Put back a vector this space held (from `get`), as it was: already normalised. */
   restore(atomId: number, typeCode: number, normalized: Float32Array): void {
+    this.#matrix.set(normalized, this.#newRow(atomId, typeCode) * this.dim);
+  }
+
+  /** A fresh row for the atom (its old one, if any, is tombstoned). */
+  #newRow(atomId: number, typeCode: number): number {
     this.remove(atomId);
     if (this.#rows === this.#rowAtoms.length) this.#grow();
     const row = this.#rows++;
-    this.#matrix.set(normalized, row * this.dim);
     this.#rowTypes[row] = typeCode;
     this.#rowAtoms[row] = atomId;
     this.#rowOf.set(atomId, row);
+    return row;
   }
 
   remove(atomId: number): boolean {

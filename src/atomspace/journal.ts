@@ -36,16 +36,18 @@ export interface JournalObserver {
 }
 
 export function encodeRecord(record: JournalRecord): Buffer {
-  const json = Buffer.from(JSON.stringify(record.json));
-  const extra = record.bytes ?? new Uint8Array(0);
-  const payload = Buffer.allocUnsafe(4 + json.length + extra.length);
-  payload.writeUInt32LE(json.length, 0);
-  json.copy(payload, 4);
-  payload.set(extra, 4 + json.length);
-  const header = Buffer.allocUnsafe(8);
-  header.writeUInt32LE(payload.length, 0);
-  header.writeUInt32LE(crc32(payload), 4);
-  return Buffer.concat([header, payload]);
+  const json = JSON.stringify(record.json);
+  const jsonLength = Buffer.byteLength(json);
+  const extra = record.bytes;
+  const payloadLength = 4 + jsonLength + (extra ? extra.length : 0);
+  // One allocation: header, JSON length, JSON, raw bytes.
+  const out = Buffer.allocUnsafe(8 + payloadLength);
+  out.writeUInt32LE(payloadLength, 0);
+  out.writeUInt32LE(jsonLength, 8);
+  out.write(json, 12, 'utf8');
+  if (extra) out.set(extra, 12 + jsonLength);
+  out.writeUInt32LE(crc32(out.subarray(8)), 4);
+  return out;
 }
 
 /** Decode every whole, valid record; `validBytes` is where the good prefix ends. */
@@ -251,6 +253,11 @@ export class Journal {
     const waiters = this.#waiters;
     this.#pending = [];
     this.#waiters = [];
+    if (buffers.length === 0) {
+      // Only sync() waiters: everything appended before them was flushed (or failed) already.
+      for (const w of waiters) w.resolve();
+      return;
+    }
     try {
       if (!this.#handle) await this.#reopen();
       const handle = this.#handle!;

@@ -2,10 +2,11 @@
  * Splits a byte stream into NDJSON lines as it arrives: each line (without its `\n` or `\r\n`)
  * with its 1-based number; blank lines are skipped (their numbers still count). A line longer
  * than `maxLineBytes` is not buffered: it comes out as `tooLong` and its bytes are discarded.
+ * Lines come out in arrays, one per chunk read (per-line promises would cost more than the lines).
  */
 export type NdjsonLine = { line: number; text: string } | { line: number; tooLong: number };
 
-export async function* ndjsonLines(stream: AsyncIterable<Buffer | string>, maxLineBytes: number): AsyncGenerator<NdjsonLine> {
+export async function* ndjsonLines(stream: AsyncIterable<Buffer | string>, maxLineBytes: number): AsyncGenerator<NdjsonLine[]> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   /** Bytes of the current line seen while skipping it (too long). */
@@ -20,6 +21,7 @@ export async function* ndjsonLines(stream: AsyncIterable<Buffer | string>, maxLi
   };
   for await (const raw of stream) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+    const out: NdjsonLine[] = [];
     let at = 0;
     while (at < chunk.length) {
       const nl = chunk.indexOf(10, at);
@@ -36,20 +38,21 @@ export async function* ndjsonLines(stream: AsyncIterable<Buffer | string>, maxLi
       }
       if (nl < 0) break;
       if (skipping) {
-        yield { line: ++line, tooLong: skipping };
+        out.push({ line: ++line, tooLong: skipping });
         skipping = 0;
       } else {
-        const out = emit(pending, pendingBytes);
+        const one = emit(pending, pendingBytes);
         pending = [];
         pendingBytes = 0;
-        if (out) yield out;
+        if (one) out.push(one);
       }
       at = nl + 1;
     }
+    if (out.length) yield out;
   }
-  if (skipping) yield { line: ++line, tooLong: skipping };
+  if (skipping) yield [{ line: ++line, tooLong: skipping }];
   else if (pendingBytes) {
-    const out = emit(pending, pendingBytes);
-    if (out) yield out;
+    const one = emit(pending, pendingBytes);
+    if (one) yield [one];
   }
 }

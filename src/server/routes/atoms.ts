@@ -16,17 +16,20 @@ import { embed } from '../../models/tasks/embedding.js';
 import { AtomBody, AtomJson, Av, BatchBody, ImportFailure, ImportQuery, ImportReport, LinkBody, NodeBody, SimilarBody, SimilarResponse, Tv } from '../atom-schemas.js';
 import type { ServerContext } from '../context.js';
 import { HttpError } from '../http-errors.js';
-import { ndjsonLines } from '../ndjson.js';
+import { type NdjsonLine, ndjsonLines } from '../ndjson.js';
 import { ErrorResponse } from '../schemas.js';
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const BIG_ENDIAN = endianness() === 'BE';
 
 /** A vector given as numbers, or as base64 of little-endian float32 values. */
 export function vectorOf(value: number[] | string, what: string): ArrayLike<number> {
   if (typeof value !== 'string') return value;
-  if (value.length % 4 !== 0 || !BASE64.test(value)) throw new HttpError(400, 'BAD_EMBEDDING', `${what} is neither an array of numbers nor base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)`);
   const bytes = Buffer.from(value, 'base64');
+  // Node's decoder skips what is not base64 and stops at '=': a clean string decodes to exactly this many bytes.
+  const padding = value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0;
+  if (value.length % 4 !== 0 || bytes.length !== (value.length / 4) * 3 - padding) {
+    throw new HttpError(400, 'BAD_EMBEDDING', `${what} is neither an array of numbers nor base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)`);
+  }
   if (bytes.length === 0 || bytes.length % 4 !== 0) throw new HttpError(400, 'BAD_EMBEDDING', `${what} decodes to ${bytes.length} bytes, not a whole number of float32 values (4 bytes each)`);
   const out = new Float32Array(bytes.length / 4);
   if (BIG_ENDIAN) {
@@ -48,14 +51,17 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   const { atomspace, similarity } = ctx;
   const show = (atom: Atom) => ({ ...atom, embeddings: atomspace.spacesOf(atom.id) });
 
+  /** The vector a node body gives (checking text/model/embedding go together). */
+  function givenVector(n: NodeBody): EmbeddingInput | undefined {
+    if (n.text !== undefined && n.embedding !== undefined) throw new HttpError(400, 'BAD_ATOM', 'give either text (with model) or embedding, not both');
+    if (n.text !== undefined && !n.model) throw new HttpError(400, 'BAD_ATOM', 'text needs the model that embeds it');
+    if (n.model && n.text === undefined) throw new HttpError(400, 'BAD_ATOM', 'model is only used with text');
+    return n.embedding !== undefined ? { space: n.space ?? 'default', model: null, vector: vectorOf(n.embedding, 'embedding') } : undefined;
+  }
+
   /** Embed the texts of node bodies, grouped by model, in batches the embedding task accepts. */
   async function embeddingsFor(nodes: NodeBody[]): Promise<(EmbeddingInput | undefined)[]> {
-    const out: (EmbeddingInput | undefined)[] = nodes.map((n) => {
-      if (n.text !== undefined && n.embedding !== undefined) throw new HttpError(400, 'BAD_ATOM', 'give either text (with model) or embedding, not both');
-      if (n.text !== undefined && !n.model) throw new HttpError(400, 'BAD_ATOM', 'text needs the model that embeds it');
-      if (n.model && n.text === undefined) throw new HttpError(400, 'BAD_ATOM', 'model is only used with text');
-      return n.embedding !== undefined ? { space: n.space ?? 'default', model: null, vector: vectorOf(n.embedding, 'embedding') } : undefined;
-    });
+    const out: (EmbeddingInput | undefined)[] = nodes.map(givenVector);
     const byModel = new Map<string, number[]>();
     nodes.forEach((n, i) => n.text !== undefined && byModel.set(n.model!, [...(byModel.get(n.model!) ?? []), i]));
     for (const [model, indices] of byModel) {
@@ -71,7 +77,16 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   /** Bodies as AtomSpace items, texts embedded. */
   async function itemsOf(bodies: (NodeBody | LinkBody)[]): Promise<ImportItem[]> {
     const nodes = bodies.filter((b): b is NodeBody => 'name' in b);
-    const vectors = await embeddingsFor(nodes);
+    return asItems(bodies, nodes, await embeddingsFor(nodes));
+  }
+
+  /** Bodies without texts as AtomSpace items. */
+  function itemsNow(bodies: (NodeBody | LinkBody)[]): ImportItem[] {
+    const nodes = bodies.filter((b): b is NodeBody => 'name' in b);
+    return asItems(bodies, nodes, nodes.map((n) => givenVector(n)));
+  }
+
+  function asItems(bodies: (NodeBody | LinkBody)[], nodes: NodeBody[], vectors: (EmbeddingInput | undefined)[]): ImportItem[] {
     const vectorOfNode = new Map(nodes.map((n, i) => [n, vectors[i]]));
     return bodies.map((b) => {
       if ('outgoing' in b) return { link: { type: b.type, outgoing: b.outgoing, ...(b.tv ? { tv: b.tv } : {}) } };
@@ -85,32 +100,35 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   }
 
   /** NDJSON lines as import entries: each parsed, checked against the atom schema, its vector decoded or its text embedded. */
-  async function* importEntries(stream: AsyncIterable<Buffer>): AsyncGenerator<ImportEntry> {
-    for await (const l of ndjsonLines(stream, ctx.config.bodyLimit)) {
-      if ('tooLong' in l) {
-        yield { line: l.line, error: `the line is ${l.tooLong} bytes, more than BODY_LIMIT (${ctx.config.bodyLimit} bytes)`, code: 'LIMIT_EXCEEDED' };
-        continue;
-      }
-      let value: unknown;
-      try {
-        value = JSON.parse(l.text);
-      } catch (error) {
-        yield { line: l.line, error: `the line is not JSON: ${(error as Error).message}`, code: 'BAD_JSON' };
-        continue;
-      }
-      const schema = value !== null && typeof value === 'object' && 'outgoing' in value ? checkLink : checkNode;
-      if (!schema.Check(value)) {
-        const first = schema.Errors(value)[0];
-        yield { line: l.line, error: `the line is not an atom (a node or a link as for POST /atoms): ${first ? `${first.instancePath || '/'} ${first.message}` : 'invalid'}`, code: 'BAD_ATOM' };
-        continue;
-      }
-      try {
-        const [item] = await itemsOf([value as NodeBody | LinkBody]);
-        yield { line: l.line, item: item! };
-      } catch (error) {
-        const e = error as { message?: string; code?: string };
-        yield { line: l.line, error: e.message ?? String(error), code: e.code ?? 'BAD_ATOM' };
-      }
+  async function* importEntries(stream: AsyncIterable<Buffer>): AsyncGenerator<ImportEntry[]> {
+    for await (const lines of ndjsonLines(stream, ctx.config.bodyLimit)) {
+      const entries: ImportEntry[] = [];
+      for (const l of lines) entries.push(await importEntry(l));
+      yield entries;
+    }
+  }
+
+  async function importEntry(l: NdjsonLine): Promise<ImportEntry> {
+    if ('tooLong' in l) return { line: l.line, error: `the line is ${l.tooLong} bytes, more than BODY_LIMIT (${ctx.config.bodyLimit} bytes)`, code: 'LIMIT_EXCEEDED' };
+    let value: unknown;
+    try {
+      value = JSON.parse(l.text);
+    } catch (error) {
+      return { line: l.line, error: `the line is not JSON: ${(error as Error).message}`, code: 'BAD_JSON' };
+    }
+    const schema = value !== null && typeof value === 'object' && 'outgoing' in value ? checkLink : checkNode;
+    if (!schema.Check(value)) {
+      const first = schema.Errors(value)[0];
+      return { line: l.line, error: `the line is not an atom (a node or a link as for POST /atoms): ${first ? `${first.instancePath || '/'} ${first.message}` : 'invalid'}`, code: 'BAD_ATOM' };
+    }
+    try {
+      const body = value as NodeBody | LinkBody;
+      // Texts need the model (async); everything else converts at once.
+      const [item] = 'text' in body && body.text !== undefined ? await itemsOf([body]) : itemsNow([body]);
+      return { line: l.line, item: item! };
+    } catch (error) {
+      const e = error as { message?: string; code?: string };
+      return { line: l.line, error: e.message ?? String(error), code: e.code ?? 'BAD_ATOM' };
     }
   }
 
