@@ -3,10 +3,12 @@
  * space's contiguous matrix (queries that arrive together are batched into one product);
  * spaces at or above `approximateFrom` vectors also get an HNSW index (usearch), built on a
  * worker thread, then kept in step with the space; it is used once built, unless the caller
- * asks for exact results. Until it is ready, searches are exact.
+ * asks for exact results. Until it is ready, searches are exact. Approximate queries that
+ * arrive together are searched as one batch on usearch's threads. Per-space state is keyed by
+ * the space object, so a space removed and created again (another dimension) starts afresh.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -39,6 +41,8 @@ export interface SimilarHit {
 }
 
 export const DEFAULT_HNSW: HnswOptions = { connectivity: 16, expansionAdd: 128, expansionSearch: 128 };
+/** Threads usearch searches a batch of queries with. */
+const SEARCH_THREADS = Math.max(1, availableParallelism());
 
 
 interface IndexEntry {
@@ -61,8 +65,9 @@ interface ExactItem {
 }
 
 export class SimilaritySearch {
-  readonly #batchers = new Map<string, Batcher<ExactItem, SimilarHit[]>>();
-  readonly #indexes = new Map<string, IndexEntry>();
+  readonly #batchers = new WeakMap<EmbeddingSpace, Batcher<ExactItem, SimilarHit[]>>();
+  readonly #approximateBatchers = new WeakMap<EmbeddingSpace, Batcher<ExactItem, SimilarHit[]>>();
+  readonly #indexes = new WeakMap<EmbeddingSpace, IndexEntry>();
   readonly #hnsw: HnswOptions;
 
   constructor(
@@ -77,12 +82,13 @@ export class SimilaritySearch {
     const space = this.atoms.space(spaceName);
     if (!space) throw new AtomSpaceError('SPACE_NOT_FOUND', `no embedding space '${spaceName}'`);
     this.#entry(space);
-    await this.#indexes.get(space.name)!.building;
+    await this.#indexes.get(space)!.building;
   }
 
   /** Whether the space's HNSW index is built. */
   indexReady(spaceName: string): boolean {
-    return this.#indexes.get(spaceName)?.index !== undefined;
+    const space = this.atoms.space(spaceName);
+    return space !== undefined && this.#indexes.get(space)?.index !== undefined;
   }
 
   async search(query: SimilarQuery): Promise<SimilarHit[]> {
@@ -101,7 +107,7 @@ export class SimilaritySearch {
     if (mode === 'approximate') await this.buildIndex(space.name);
     const index = wantsIndex ? this.#entry(space) : undefined;
     if (index) {
-      hits = this.#approximate(space, index, vector, k, query.type, threshold);
+      hits = await this.#approximateBatcher(space).submit({ vector, k, type: query.type, threshold, space: space.name });
       used = 'approximate';
     } else {
       hits = await this.#batcher(space).submit({ vector, k, type: query.type, threshold, space: space.name });
@@ -112,14 +118,14 @@ export class SimilaritySearch {
 
   /** Queries of one space with the same k, type and threshold share one native call. */
   #batcher(space: EmbeddingSpace): Batcher<ExactItem, SimilarHit[]> {
-    let batcher = this.#batchers.get(space.name);
+    let batcher = this.#batchers.get(space);
     if (!batcher) {
       batcher = new Batcher<ExactItem, SimilarHit[]>(
         { maxBatchSize: 64, maxQueueDelayMs: 0, instances: 1, maxQueueSize: 10_000 },
         { key: (q) => `${q.k}|${q.type ?? ''}|${q.threshold}`, rows: () => 1 },
         async (items) => {
           const first = items[0]!;
-          const view = this.atoms.view(first.space);
+          const view = space.view();
           const queries = new Float32Array(items.length * space.dim);
           items.forEach((q, i) => queries.set(q.vector, i * space.dim));
           const results = await topK({
@@ -143,23 +149,58 @@ export class SimilaritySearch {
           });
         },
       );
-      this.#batchers.set(space.name, batcher);
+      this.#batchers.set(space, batcher);
     }
     return batcher;
   }
 
-  /** HNSW search. */
-  #approximate(space: EmbeddingSpace, index: HnswIndex, vector: Float32Array, k: number, type: string | undefined, threshold: number): SimilarHit[] {
+  /**
+   * HNSW queries of one space with the same k, type and threshold: searched together, on
+   * usearch's threads. A batch waits one turn of the event loop, so that queries arriving
+   * meanwhile join the next one.
+   */
+  #approximateBatcher(space: EmbeddingSpace): Batcher<ExactItem, SimilarHit[]> {
+    let batcher = this.#approximateBatchers.get(space);
+    if (!batcher) {
+      batcher = new Batcher<ExactItem, SimilarHit[]>(
+        { maxBatchSize: 64, maxQueueDelayMs: 0, instances: 1, maxQueueSize: 10_000 },
+        { key: (q) => `${q.k}|${q.type ?? ''}|${q.threshold}`, rows: () => 1 },
+        async (items) => {
+          await new Promise((resolve) => setImmediate(resolve));
+          const index = this.#entry(space);
+          // Compacted meanwhile (the index is being rebuilt): these are answered exactly.
+          if (!index) return Promise.all(items.map((q) => this.#batcher(space).submit(q)));
+          return this.#approximate(space, index, items);
+        },
+      );
+      this.#approximateBatchers.set(space, batcher);
+    }
+    return batcher;
+  }
+
+  /** HNSW search of queries that share k, type and threshold. */
+  #approximate(space: EmbeddingSpace, index: HnswIndex, items: ExactItem[]): SimilarHit[][] {
+    const { k, type, threshold } = items[0]!;
     const mask = type ? this.atoms.types.mask(type) : undefined;
     // usearch has no filter callback: fetch more and filter here.
     // Removed atoms stay in the graph until a rebuild: over-fetch by the tombstones too.
     const want = Math.min(index.size(), (mask ? k * 8 : k) + Math.min(space.tombstones, k * 4));
-    if (want === 0) return [];
-    const result = index.search(vector, want, 0);
+    if (want === 0) return items.map(() => []);
+    const queries = new Float32Array(items.length * space.dim);
+    items.forEach((q, i) => queries.set(q.vector, i * space.dim));
+    const result = index.search(queries, want, items.length > 1 ? SEARCH_THREADS : 0) as unknown as { keys: BigUint64Array; distances: Float32Array; counts?: BigUint64Array };
+    return items.map((_, qi) => {
+      const count = result.counts ? Number(result.counts[qi]) : result.keys.length;
+      const base = result.counts ? qi * want : 0;
+      return this.#hits(space, result.keys.subarray(base, base + count), result.distances.subarray(base, base + count), k, mask, threshold);
+    });
+  }
+
+  #hits(space: EmbeddingSpace, keys: BigUint64Array, distances: Float32Array, k: number, mask: Uint8Array | undefined, threshold: number): SimilarHit[] {
     const hits: SimilarHit[] = [];
-    for (let i = 0; i < result.keys.length && hits.length < k; i++) {
-      const id = Number(result.keys[i]!);
-      const score = 1 - result.distances[i]!;
+    for (let i = 0; i < keys.length && hits.length < k; i++) {
+      const id = Number(keys[i]!);
+      const score = 1 - distances[i]!;
       if (score < threshold) break;
       if (!space.has(id)) continue;
       if (mask) {
@@ -173,10 +214,10 @@ export class SimilaritySearch {
 
   /** The space's index when built and synced; starts a background build when there is none. */
   #entry(space: EmbeddingSpace): HnswIndex | undefined {
-    let entry = this.#indexes.get(space.name);
+    let entry = this.#indexes.get(space);
     if (!entry) {
       entry = { index: undefined, synced: 0, building: undefined };
-      this.#indexes.set(space.name, entry);
+      this.#indexes.set(space, entry);
     }
     if (!entry.index) {
       entry.building ??= this.#build(space, entry).finally(() => {

@@ -97,6 +97,14 @@ t.test('approximate (HNSW) search: recall@10 >= 0.95 on a random set', async (t)
   }
   const recall = found / (n * 10);
   t.ok(recall >= 0.95, `recall@10 = ${recall.toFixed(3)}`);
+  // Concurrent queries are searched as batches: each still gets its own answer, the one it gets alone.
+  const queries = Array.from({ length: 40 }, () => Array.from({ length: 32 }, rand));
+  const together = await Promise.all(queries.map((q, i) => search.search({ space: 'rand', vector: q, k: 10, mode: 'approximate', ...(i % 3 === 0 ? { type: 'PredicateNode' } : {}) })));
+  for (const [i, q] of queries.entries()) {
+    const alone = await search.search({ space: 'rand', vector: q, k: 10, mode: 'approximate', ...(i % 3 === 0 ? { type: 'PredicateNode' } : {}) });
+    t.same(together[i]!.map((h) => h.id), alone.map((h) => h.id), `query ${i}: the same answer in a batch as alone`);
+    if (i % 3 === 0) t.ok(alone.every((h) => atomspace.get(h.id)!.type === 'PredicateNode'), `query ${i}: the type filter holds`);
+  }
 });
 
 t.test('auto mode searches exactly until the index is built, then uses it', async (t) => {
