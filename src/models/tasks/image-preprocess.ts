@@ -23,9 +23,14 @@
  *   and 1.0-2.6 when upscaling (different sample alignment) — too far for score parity.
  *   Cost: ~2 x support x input pixels x 3 multiply-adds: ~100 ms for a 12-megapixel photo,
  *   ~300 ms (bilinear) to ~550 ms (bicubic) at the 40-megapixel limit on this machine's CPU.
- *   It runs on the event loop in chunks of rows, yielding between them (stalls of ~10-25 ms);
- *   a worker thread would take it off the loop entirely.
+ * - preprocessImage() runs decoding, resizing and normalising on a worker thread (this module is
+ *   its entry point too), so even a 40-megapixel image keeps the event loop free: only the
+ *   encoded bytes go in and the model-sized tensor comes out. resizeRgbAsync() (used on the
+ *   calling thread) still yields between chunks of rows.
  */
+import { availableParallelism } from 'node:os';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+
 import sharp from 'sharp';
 
 import { DEFAULT_LIMITS, LimitError, type RequestLimits } from '../limits.js';
@@ -436,8 +441,17 @@ export function toPixelValues(img: RgbImage, spec: ImageSpec): Tensor<'float32'>
   return { dtype: 'float32', shape: [1, 3, h, w], data: out };
 }
 
-/** Bytes -> model input, per the manifest's image section. */
+/** Bytes -> model input, per the manifest's image section, on a worker thread. */
 export async function preprocessImage(image: Buffer | Uint8Array, spec: ImageSpec, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<PreprocessedImage> {
+  if (!image || image.length === 0) throw new TaskInputError('the image is empty');
+  if (image.length > limits.maxBytes) {
+    throw new LimitError('MAX_IMAGE_BYTES', 413, `the image is ${image.length} bytes, more than MAX_IMAGE_BYTES (${limits.maxBytes})`);
+  }
+  return imageWorkers().run({ image, spec, limits });
+}
+
+/** Bytes -> model input on this thread (what the workers run). */
+export async function preprocessImageHere(image: Buffer | Uint8Array, spec: ImageSpec, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<PreprocessedImage> {
   const decoded = await decodeImage(image, limits);
   const [oh, ow] = outputSize(decoded.height, decoded.width, spec);
   if (oh < 1 || ow < 1) {
@@ -445,10 +459,105 @@ export async function preprocessImage(image: Buffer | Uint8Array, spec: ImageSpe
       `the image is ${decoded.width}x${decoded.height}; its aspect ratio is too extreme for this model (it would be resized to ${ow}x${oh})`,
     );
   }
-  const resized = await resizeRgbAsync(decoded, oh, ow, spec.resample);
+  const resized = resizeRgb(decoded, oh, ow, spec.resample);
   return {
     tensor: toPixelValues(resized, spec),
     original: { width: decoded.width, height: decoded.height },
     resized: { width: ow, height: oh },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker threads preprocessImage() runs on: this module, started with workerData.role.
+
+interface ImageJob {
+  id: number;
+  image: Uint8Array;
+  spec: ImageSpec;
+  limits: ImageLimits;
+}
+
+type ImageReply = { id: number; ok: PreprocessedImage } | { id: number; error: { kind: 'input' | 'limit' | 'other'; message: string; limit?: string; status?: 400 | 413 } };
+
+const ROLE = 'atenspace-image-preprocess';
+
+class ImageWorkers {
+  readonly #workers: { worker: Worker; busy: number }[] = [];
+  readonly #pending = new Map<number, { resolve: (r: PreprocessedImage) => void; reject: (e: unknown) => void; worker: { busy: number } }>();
+  #next = 0;
+
+  constructor(readonly size: number) {}
+
+  run(job: Omit<ImageJob, 'id'>): Promise<PreprocessedImage> {
+    const slot = this.#slot();
+    const id = ++this.#next;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, worker: slot });
+      slot.busy++;
+      slot.worker.ref();
+      slot.worker.postMessage({ id, ...job } satisfies ImageJob);
+    });
+  }
+
+  /** The least busy worker, starting one while fewer than `size` run. */
+  #slot(): { worker: Worker; busy: number } {
+    const idle = this.#workers.find((w) => w.busy === 0);
+    if (idle) return idle;
+    if (this.#workers.length < this.size) {
+      const worker = new Worker(new URL(import.meta.url), { workerData: { role: ROLE } });
+      const slot = { worker, busy: 0 };
+      worker.on('message', (reply: ImageReply) => this.#answer(reply));
+      worker.on('error', (error) => this.#lost(slot, error));
+      worker.on('exit', (code) => this.#lost(slot, new Error(`the image worker exited (${code})`)));
+      worker.unref();
+      this.#workers.push(slot);
+      return slot;
+    }
+    return this.#workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+  }
+
+  #answer(reply: ImageReply): void {
+    const pending = this.#pending.get(reply.id);
+    if (!pending) return;
+    this.#pending.delete(reply.id);
+    const slot = this.#workers.find((w) => w === pending.worker);
+    if (slot && --slot.busy === 0) slot.worker.unref();
+    if ('ok' in reply) return pending.resolve(reply.ok);
+    const e = reply.error;
+    pending.reject(e.kind === 'input' ? new TaskInputError(e.message) : e.kind === 'limit' ? new LimitError(e.limit!, e.status!, e.message) : new Error(e.message));
+  }
+
+  /** A worker died: its jobs fail, the next job starts a fresh one. */
+  #lost(slot: { worker: Worker; busy: number }, error: unknown): void {
+    const index = this.#workers.indexOf(slot);
+    if (index < 0) return;
+    this.#workers.splice(index, 1);
+    for (const [id, p] of this.#pending) {
+      if (p.worker !== slot) continue;
+      this.#pending.delete(id);
+      p.reject(error);
+    }
+  }
+}
+
+let workers: ImageWorkers | undefined;
+
+/** Up to one worker per core (2 to 4). */
+function imageWorkers(): ImageWorkers {
+  workers ??= new ImageWorkers(Math.min(4, Math.max(2, availableParallelism())));
+  return workers;
+}
+
+if (!isMainThread && (workerData as { role?: string } | undefined)?.role === ROLE) {
+  const port = parentPort!;
+  port.on('message', (job: ImageJob) => {
+    preprocessImageHere(job.image, job.spec, job.limits).then(
+      (ok) => port.postMessage({ id: job.id, ok } satisfies ImageReply, [ok.tensor.data.buffer as ArrayBuffer]),
+      (error: unknown) => {
+        const kind = error instanceof TaskInputError ? 'input' : error instanceof LimitError ? 'limit' : 'other';
+        const message = error instanceof Error ? error.message : String(error);
+        port.postMessage({ id: job.id, error: { kind, message, ...(error instanceof LimitError ? { limit: error.limit, status: error.status } : {}) } } satisfies ImageReply);
+      },
+    );
+  });
 }
