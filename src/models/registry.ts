@@ -189,6 +189,8 @@ export class ModelRegistry {
       instances: merged.instances,
       maxQueueSize: merged.maxQueueSize,
       maxBatchTokens: merged.maxBatchTokens ?? Infinity,
+      maxConcurrentSequences: merged.maxConcurrentSequences ?? 32,
+      maxBatchTotalTokens: merged.maxBatchTotalTokens ?? 16384,
     };
   }
 

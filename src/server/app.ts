@@ -82,6 +82,8 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
       instances: config.instances,
       maxQueueSize: config.maxQueueSize,
       maxBatchTokens: config.maxBatchTokens,
+      maxConcurrentSequences: config.maxConcurrentSequences,
+      maxBatchTotalTokens: config.maxBatchTotalTokens,
     },
     warmup: config.warmup,
     lazyLoad: config.lazyLoad,

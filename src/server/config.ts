@@ -20,6 +20,8 @@ export interface ServerConfig extends RequestLimits {
   maxQueueDelayMs: number;
   maxQueueSize: number;
   maxBatchTokens: number;
+  maxConcurrentSequences: number;
+  maxBatchTotalTokens: number;
   instances: number;
   responseCacheSize: number;
   embedModel: string | undefined;
@@ -116,6 +118,15 @@ const SETTINGS: Setting[] = [
   { key: 'maxQueueDelayMs', env: 'MAX_QUEUE_DELAY_MS', flag: 'max-queue-delay-ms', default: '0', help: 'how long a request may wait for others to batch with while an instance is free', parse: integer(0, 10000) },
   { key: 'maxQueueSize', env: 'MAX_QUEUE_SIZE', flag: 'max-queue-size', default: '1024', help: 'requests waiting per model before 429', parse: integer(1, 1_000_000) },
   { key: 'maxBatchTokens', env: 'MAX_BATCH_TOKENS', flag: 'max-batch-tokens', default: '16384', help: 'padded tokens (rows x longest text) per batch of text inputs', parse: integer(1, 10_000_000) },
+  { key: 'maxConcurrentSequences', env: 'MAX_CONCURRENT_SEQUENCES', flag: 'max-concurrent-sequences', default: '32', help: 'text generation: sequences of one model decoding together (continuous batching)', parse: integer(1, 4096) },
+  {
+    key: 'maxBatchTotalTokens',
+    env: 'MAX_BATCH_TOTAL_TOKENS',
+    flag: 'max-batch-total-tokens',
+    default: '16384',
+    help: 'text generation: prompt + max_tokens summed over the decoding sequences of one model; bounds K/V memory (more wait in the queue)',
+    parse: integer(1, 100_000_000),
+  },
   { key: 'responseCacheSize', env: 'RESPONSE_CACHE_SIZE', flag: 'response-cache-size', default: '0', help: 'bytes of finished responses cached per server, LRU (0: off); never for sampling', parse: parseBytes },
   { key: 'embedModel', env: 'EMBED_MODEL', flag: 'embed-model', default: '', help: 'model for /embed, /tokenize and /v1/embeddings requests that name none (default: the first embedding model)', parse: (v) => v || undefined },
   { key: 'dataDir', env: 'DATA_DIR', flag: 'data-dir', default: './data', help: "the AtomSpace's journal and snapshots", parse: (v) => v },

@@ -21,6 +21,11 @@ export class ServerMetrics implements ModelObserver {
   readonly inferences: Counter<'model'>;
   readonly executions: Counter<'model'>;
   readonly queueDepthGauge: Gauge<'model'>;
+  readonly generatedTokens: Counter<'model'>;
+  readonly timeToFirstToken: Histogram<'model'>;
+  readonly timePerOutputToken: Histogram<'model'>;
+  readonly activeSequencesGauge: Gauge<'model'>;
+  readonly decodeBatchRows: Histogram<'model' | 'kind'>;
   readonly loadDuration: Histogram<'model' | 'outcome'>;
   readonly cacheHits: Counter<'model'>;
   readonly cacheMisses: Counter<'model'>;
@@ -87,6 +92,29 @@ export class ServerMetrics implements ModelObserver {
       name: `${METRIC_PREFIX}queue_depth`,
       help: 'Requests waiting in the model queue',
       labelNames: ['model'],
+      registers,
+    });
+    this.generatedTokens = new Counter({ name: `${METRIC_PREFIX}generated_tokens_total`, help: 'Text generation: tokens generated (one per forward step of a sequence)', labelNames: ['model'], registers });
+    this.timeToFirstToken = new Histogram({
+      name: `${METRIC_PREFIX}time_to_first_token_seconds`,
+      help: 'Text generation: from the request queued to its first token',
+      labelNames: ['model'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.timePerOutputToken = new Histogram({
+      name: `${METRIC_PREFIX}time_per_output_token_seconds`,
+      help: 'Text generation: mean time between tokens after the first, per sequence',
+      labelNames: ['model'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.activeSequencesGauge = new Gauge({ name: `${METRIC_PREFIX}active_sequences`, help: 'Text generation: sequences decoding now (continuous batching)', labelNames: ['model'], registers });
+    this.decodeBatchRows = new Histogram({
+      name: `${METRIC_PREFIX}decode_batch_rows`,
+      help: 'Text generation: sequences per forward, kind=decode for a decode step, kind=prefill for new prompts joining',
+      labelNames: ['model', 'kind'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers,
     });
     this.loadDuration = new Histogram({
@@ -255,6 +283,26 @@ export class ServerMetrics implements ModelObserver {
 
   tokensPerRequest(model: string, count: number): void {
     this.tokens.observe({ model }, count);
+  }
+
+  decodeStep(model: string, kind: 'prefill' | 'decode', rows: number): void {
+    this.decodeBatchRows.observe({ model, kind }, rows);
+    this.batchSize.observe({ model }, rows);
+    this.inferences.inc({ model }, rows);
+    this.executions.inc({ model });
+  }
+
+  firstToken(model: string, seconds: number): void {
+    this.timeToFirstToken.observe({ model }, seconds);
+  }
+
+  sequenceFinished(model: string, tokens: number, secondsPerToken: number | undefined): void {
+    this.generatedTokens.inc({ model }, tokens);
+    if (secondsPerToken !== undefined) this.timePerOutputToken.observe({ model }, secondsPerToken);
+  }
+
+  activeSequences(model: string, count: number): void {
+    this.activeSequencesGauge.set({ model }, count);
   }
 
   queueDepth(model: string, depth: number): void {

@@ -1,33 +1,17 @@
 /**
- * One sequence's incremental forward passes for text generation: feed the prompt, then one
- * token at a time, getting the logits of the last position. With the exported past key/values
- * module each step feeds only the new token and the cache; without it, the whole sequence.
+ * One sequence's forward passes for text generation without a past key/values module: every
+ * step feeds the whole sequence so far and reads the logits of its last position. (With the
+ * past module, the engine's DecodeScheduler batches sequences instead.)
  */
-import { type Tensor, type TorchScriptModule, tensor, zeros } from '../../runtime/index.js';
-import type { GenerationSection } from '../manifest.js';
+import { type Tensor, type TorchScriptModule, tensor } from '../../runtime/index.js';
 
 export interface Decoder {
   /** Logits of the last position after feeding `token` (undefined on the first step: the prompt). */
   next(token: number | undefined): Promise<Float32Array>;
 }
 
-export function makeDecoder(module: TorchScriptModule, past: TorchScriptModule | undefined, section: GenerationSection, prompt: number[]): Decoder {
+export function makeDecoder(module: TorchScriptModule, prompt: number[]): Decoder {
   const ids = [...prompt];
-  const geometry = section.past_key_values;
-  if (past && geometry) {
-    const { n_layer, n_head, head_dim } = geometry;
-    let cache: Tensor[] = Array.from({ length: 2 * n_layer }, () => zeros('float32', [1, n_head, 0, head_dim]));
-    return {
-      async next(token) {
-        const feed = token === undefined ? ids : [token];
-        if (token !== undefined) ids.push(token);
-        const inputs = [tensor('int64', [1, feed.length], feed), tensor('int64', [1, ids.length], new Array<number>(ids.length).fill(1)), ...cache];
-        const out = (await past.forward(inputs)) as Tensor[];
-        cache = out.slice(1);
-        return out[0]!.data as Float32Array;
-      },
-    };
-  }
   return {
     async next(token) {
       if (token !== undefined) ids.push(token);

@@ -9,13 +9,14 @@
  * settings, cost model, statistics) and its `instances` execution slots are the
  * `model_instance_state`s (they share the module, which LibTorch runs concurrently).
  */
-import { ItemFailure, Batcher, type SubmitOptions } from '../../batching/batcher.js';
+import { Batcher, CancelledError, ItemFailure, type SubmitOptions } from '../../batching/batcher.js';
 import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule } from '../../runtime/index.js';
 import { type Manifest, sectionOf } from '../manifest.js';
 import type { ModelObserver } from '../observer.js';
 import { batchKey, type InferItem, joinBatch, splitBatch, validateInputs } from '../tensor-batch.js';
 import { chooseBatch } from './batch-policy.js';
 import { CostModel } from './cost-model.js';
+import { DecodeScheduler, type SequenceHandler } from './decode-scheduler.js';
 import { type Decoder, makeDecoder } from './decoder.js';
 import { hasTokens, warmUpAndCalibrate } from './warmup.js';
 
@@ -26,6 +27,10 @@ export interface ServingOptions {
   maxQueueSize: number;
   /** Padded tokens (rows x longest sequence) per batch of token inputs. */
   maxBatchTokens?: number;
+  /** Text generation: sequences decoding at once. */
+  maxConcurrentSequences?: number;
+  /** Text generation: tokens (prompt + budget) the decoding sequences may reach together (bounds K/V memory). */
+  maxBatchTotalTokens?: number;
 }
 
 export interface ModelStats {
@@ -56,7 +61,7 @@ export interface EngineOptions {
 }
 
 /** A sequence job: runs with a decoder over this model's modules, one at a time per instance. */
-export type SequenceJob<R> = (decoder: (prompt: number[]) => Decoder) => Promise<R>;
+type SequenceJob<R> = (decoder: (prompt: number[]) => Decoder) => Promise<R>;
 
 export class ModelEngine {
   readonly name: string;
@@ -68,7 +73,10 @@ export class ModelEngine {
   readonly #observer: ModelObserver;
   readonly #stats: ModelStats;
   readonly #encoder: Batcher<InferItem, Tensor[]>;
+  /** Generation without past key/values: whole sequences, one at a time per instance. */
   readonly #sequences: Batcher<SequenceJob<unknown>, unknown>;
+  /** Generation with past key/values: continuous batching. */
+  readonly #decode: DecodeScheduler | undefined;
   #disposed = false;
 
   /** Load the modules, warm up and calibrate; the engine is ready to serve when this resolves. */
@@ -111,6 +119,27 @@ export class ModelEngine {
       },
       (items, stats) => this.#runBatch(items, stats.queueMs, stats.rows),
     );
+    const geometry = this.manifest.generation?.past_key_values;
+    if (past && geometry) {
+      const observer = this.#observer;
+      const name = this.name;
+      this.#decode = new DecodeScheduler(
+        past,
+        geometry,
+        { maxSequences: options.serving.maxConcurrentSequences, maxTotalTokens: options.serving.maxBatchTotalTokens, maxQueueSize },
+        {
+          step: (kind, rows, seconds) => {
+            observer.decodeStep(name, kind, rows, seconds);
+            observer.stage(name, 'compute', seconds);
+            this.#stats.executions++;
+            this.#stats.inferences += rows;
+          },
+          firstToken: (seconds) => observer.firstToken(name, seconds),
+          finished: (tokens, secondsPerToken) => observer.sequenceFinished(name, tokens, secondsPerToken),
+          active: (count) => observer.activeSequences(name, count),
+        },
+      );
+    }
     this.#sequences = new Batcher<SequenceJob<unknown>, unknown>(
       { maxBatchSize: 1, maxQueueDelayMs: 0, instances, maxQueueSize },
       { key: () => 'sequence', rows: () => 1 },
@@ -128,12 +157,17 @@ export class ModelEngine {
 
   /** Requests waiting in this model's queues. */
   get queued(): number {
-    return this.#encoder.queued + this.#sequences.queued;
+    return this.#encoder.queued + this.#sequences.queued + (this.#decode?.queued ?? 0);
+  }
+
+  /** Sequences decoding now (text generation). */
+  get activeSequences(): number {
+    return (this.#decode?.active ?? 0) + this.#sequences.running;
   }
 
   /** Nothing queued and nothing running. */
   get idle(): boolean {
-    return this.#encoder.idle && this.#sequences.idle;
+    return this.#encoder.idle && this.#sequences.idle && (this.#decode?.idle ?? true);
   }
 
   /** One request of named tensors through the batch queue; outputs by name. */
@@ -151,11 +185,27 @@ export class ModelEngine {
     }
   }
 
-  /** Run a generation job (its decode loop) on this model; at most `instances` at a time. */
-  async runSequence<R>(job: SequenceJob<R>, submit: SubmitOptions = {}): Promise<R> {
+  /**
+   * Generate one sequence: the handler gets the logits of each step and says the next token or
+   * that it is done. With the past key/values module, sequences of this model decode together
+   * (continuous batching); without it, each runs alone, recomputing the whole sequence per token.
+   */
+  async generate(handler: SequenceHandler, submit: SubmitOptions = {}): Promise<void> {
     this.#used();
     try {
-      return (await this.#sequences.submit(job as SequenceJob<unknown>, submit)) as R;
+      if (this.#decode) return await this.#decode.submit(handler, submit);
+      await this.#sequences.submit(async (decoder) => {
+        const steps = decoder(handler.prompt);
+        const vocab = sectionOf(this.manifest, 'generation').vocab_size;
+        let token: number | undefined;
+        for (;;) {
+          if (submit.signal?.aborted) throw new CancelledError();
+          const logits = await steps.next(token);
+          this.#observer.batchExecuted(this.name, 1, 1);
+          token = await handler.next(logits.subarray(logits.length - vocab));
+          if (token === undefined) return undefined;
+        }
+      }, submit);
     } catch (error) {
       if ((error as { code?: string }).code !== 'MODEL_NOT_READY') this.#stats.failures++;
       throw error;
@@ -164,7 +214,7 @@ export class ModelEngine {
 
   /** Stop taking work; resolves when everything queued or running has finished. */
   async drain(): Promise<void> {
-    await Promise.all([this.#encoder.drain(), this.#sequences.drain()]);
+    await Promise.all([this.#encoder.drain(), this.#sequences.drain(), this.#decode?.drain()]);
   }
 
   /** Free the modules (after drain). */
@@ -181,7 +231,7 @@ export class ModelEngine {
   }
 
   #decoder(prompt: number[]): Decoder {
-    return makeDecoder(this.#module, this.#past, sectionOf(this.manifest, 'generation'), prompt);
+    return makeDecoder(this.#module, prompt);
   }
 
   async #runBatch(items: InferItem[], queueMs: number[], rows: number): Promise<(Tensor[] | ItemFailure)[]> {

@@ -2,11 +2,11 @@
  * The text-generation task: prompt -> tokens -> decode loop -> text. Greedy decoding picks
  * the argmax at every step, as transformers' generate(do_sample=False) does; with past
  * key/values exported, each step after the first feeds one token and the cache.
- * Generations of one model run at most `instances` at a time through its engine's sequence queue.
+ * The model's engine decodes its generations together (continuous batching) when the export
+ * has the past key/values module.
  */
 import type { SubmitOptions } from '../../batching/batcher.js';
-import type { Decoder } from '../engine/decoder.js';
-import type { ModelEngine } from '../engine/model-engine.js';
+import type { SequenceHandler } from '../engine/decode-scheduler.js';
 import { DEFAULT_LIMITS, enforce, type RequestLimits } from '../limits.js';
 import { sectionOf } from '../manifest.js';
 import { argmax, sample, SeededRandom } from './sampling.js';
@@ -34,15 +34,6 @@ export interface GenerateResult {
 
 /** Called with each new piece of text as it is decoded (for streaming). */
 export type OnText = (piece: string, tokenId: number) => void;
-
-interface Job {
-  engine: ModelEngine;
-  tokenizer: TextTokenizer;
-  prompt: number[];
-  options: GenerateOptions;
-  onText: OnText | undefined;
-  signal: AbortSignal | undefined;
-}
 
 export function validateGenerateOptions(options: GenerateOptions, limits: RequestLimits = DEFAULT_LIMITS): void {
   const { maxNewTokens, temperature, topK, topP, seed, stop } = options;
@@ -82,56 +73,68 @@ export async function generate(
   if (prompt.length >= section.context_length) {
     throw new TaskInputError(`the prompt is ${prompt.length} tokens; the model's context is ${section.context_length} tokens, leaving no room to generate`);
   }
-  // The model may be unloaded while the prompt is tokenized or queued: withModel reloads it and retries.
-  return runtime.registry.withEngine(entry, (engine) =>
-    engine.runSequence((decoder) => decodeLoop(runtime, { engine, tokenizer: runtime.tokenizer(entry), prompt, options, onText, signal: submit.signal }, decoder(prompt)), submit),
-  );
+  const run = new Generation(prompt, Math.min(options.maxNewTokens, section.context_length - prompt.length), options, section.eos_token_id, runtime.tokenizer(entry), onText);
+  // The model may be unloaded while the prompt is tokenized or queued: withEngine reloads it and retries.
+  await runtime.registry.withEngine(entry, (engine) => engine.generate(run, submit));
+  const t1 = performance.now();
+  const result = await run.result();
+  runtime.observer.stage(model, 'postprocess', (performance.now() - t1) / 1000);
+  return result;
 }
 
-async function decodeLoop(runtime: TaskRuntime, job: Job, stepper: Decoder): Promise<GenerateResult> {
-  const { engine, tokenizer, prompt, options, onText, signal } = job;
-  const section = sectionOf(engine.manifest, 'generation');
-  const random = new SeededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
-  const sampling = isSampling(options);
-  const budget = Math.min(options.maxNewTokens, section.context_length - prompt.length);
-  const vocab = section.vocab_size;
-  const generated: number[] = [];
-  let text = '';
-  let finishReason: FinishReason = 'length';
-  const computeStart = performance.now();
+/**
+ * One generation as its model's engine drives it: given the logits of each step it picks the
+ * next token (greedy, or sampled from its own seeded generator, so the tokens do not depend on
+ * what else shares the batch), streams the settled text, and says when it is done: EOS, a stop
+ * sequence, or its token budget.
+ */
+class Generation implements SequenceHandler {
+  readonly generated: number[] = [];
+  #text = '';
+  #finishReason: FinishReason = 'length';
+  readonly #random: SeededRandom;
 
-  for (let step = 0; step < budget; step++) {
-    if (signal?.aborted) break;
-    const logits = await stepper.next(generated[generated.length - 1]);
-    runtime.observer.batchExecuted(engine.name, 1, 1); // one forward per generated token
-    const row = logits.subarray(logits.length - vocab);
-    const next = sampling
-      ? sample(row, { temperature: options.temperature!, topK: options.topK ?? 0, topP: options.topP ?? 1 }, random)
-      : argmax(row);
-    if (section.eos_token_id !== null && next === section.eos_token_id) {
-      finishReason = 'eos';
-      break;
+  constructor(
+    readonly prompt: number[],
+    readonly maxNewTokens: number,
+    private readonly options: GenerateOptions,
+    private readonly eos: number | null,
+    private readonly tokenizer: TextTokenizer,
+    private readonly onText: OnText | undefined,
+  ) {
+    this.#random = new SeededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+  }
+
+  async next(logits: Float32Array): Promise<number | undefined> {
+    const { options } = this;
+    const token = isSampling(options)
+      ? sample(logits, { temperature: options.temperature!, topK: options.topK ?? 0, topP: options.topP ?? 1 }, this.#random)
+      : argmax(logits);
+    if (this.eos !== null && token === this.eos) {
+      this.#finishReason = 'eos';
+      return undefined;
     }
-    generated.push(next);
-    const decoded = await tokenizer.decode(generated);
+    this.generated.push(token);
+    const decoded = await this.tokenizer.decode(this.generated);
     // Hold back a trailing partial character (an incomplete UTF-8 sequence decodes to U+FFFD).
-    const settled = decoded.endsWith('\uFFFD') ? text : decoded;
+    const settled = decoded.endsWith('\uFFFD') ? this.#text : decoded;
     const stopAt = firstStop(settled, options.stop);
     if (stopAt >= 0) {
       const finalText = settled.slice(0, stopAt);
-      if (finalText.length > text.length) onText?.(finalText.slice(text.length), next);
-      text = finalText;
-      finishReason = 'stop';
-      break;
+      if (finalText.length > this.#text.length) this.onText?.(finalText.slice(this.#text.length), token);
+      this.#text = finalText;
+      this.#finishReason = 'stop';
+      return undefined;
     }
-    if (settled.length > text.length) onText?.(settled.slice(text.length), next);
-    text = settled;
+    if (settled.length > this.#text.length) this.onText?.(settled.slice(this.#text.length), token);
+    this.#text = settled;
+    return this.generated.length >= this.maxNewTokens ? undefined : token;
   }
-  runtime.observer.stage(engine.name, 'compute', (performance.now() - computeStart) / 1000);
-  const decodeStart = performance.now();
-  if (finishReason !== 'stop') text = await tokenizer.decode(generated);
-  runtime.observer.stage(engine.name, 'postprocess', (performance.now() - decodeStart) / 1000);
-  return { text, tokenIds: generated, finishReason, promptTokens: prompt.length };
+
+  async result(): Promise<GenerateResult> {
+    const text = this.#finishReason === 'stop' ? this.#text : await this.tokenizer.decode(this.generated);
+    return { text, tokenIds: this.generated, finishReason: this.#finishReason, promptTokens: this.prompt.length };
+  }
 }
 
 function firstStop(text: string, stops: string[] | undefined): number {
