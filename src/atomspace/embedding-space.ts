@@ -69,7 +69,9 @@ export class EmbeddingSpace {
   #rowTypes: Uint16Array;
   #rowAtoms: Int32Array;
   #rows = 0;
-  readonly #rowOf = new Map<number, number>();
+  /** Row of each atom id (-1: none): an array, not a Map, so growing it never rehashes a million entries on the event loop. */
+  #rowOf = new Int32Array(1024).fill(-1);
+  #size = 0;
 
   constructor(
     readonly name: string,
@@ -85,7 +87,7 @@ export class EmbeddingSpace {
 
   /** Vectors held (not counting tombstones). */
   get size(): number {
-    return this.#rowOf.size;
+    return this.#size;
   }
 
   /** Rows used, tombstones included. */
@@ -94,7 +96,7 @@ export class EmbeddingSpace {
   }
 
   has(atomId: number): boolean {
-    return this.#rowOf.has(atomId);
+    return this.#rowOfAtom(atomId) >= 0;
   }
 
   /** Check a vector for this space (length, finite, non-zero) without copying it; throws EmbeddingError. */
@@ -131,23 +133,25 @@ export class EmbeddingSpace {
     const row = this.#rows++;
     this.#rowTypes[row] = typeCode;
     this.#rowAtoms[row] = atomId;
-    this.#rowOf.set(atomId, row);
+    this.#setRowOf(atomId, row);
+    this.#size++;
     return row;
   }
 
   remove(atomId: number): boolean {
-    const row = this.#rowOf.get(atomId);
-    if (row === undefined) return false;
+    const row = this.#rowOfAtom(atomId);
+    if (row < 0) return false;
     this.#rowTypes[row] = REMOVED;
     this.#rowAtoms[row] = -1;
-    this.#rowOf.delete(atomId);
+    this.#rowOf[atomId] = -1;
+    this.#size--;
     return true;
   }
 
   /** The atom's normalised vector (a copy). */
   get(atomId: number): Float32Array | undefined {
-    const row = this.#rowOf.get(atomId);
-    return row === undefined ? undefined : this.#matrix.slice(row * this.dim, (row + 1) * this.dim);
+    const row = this.#rowOfAtom(atomId);
+    return row < 0 ? undefined : this.#matrix.slice(row * this.dim, (row + 1) * this.dim);
   }
 
   /** The arrays as they are now; later writes never change what these rows mean. */
@@ -162,13 +166,16 @@ export class EmbeddingSpace {
 
   /** Every (atom id, vector) pair. */
   *entries(): Generator<[number, Float32Array]> {
-    for (const [atomId, row] of this.#rowOf) yield [atomId, this.#matrix.subarray(row * this.dim, (row + 1) * this.dim)];
+    for (let row = 0; row < this.#rows; row++) {
+      const atomId = this.#rowAtoms[row]!;
+      if (atomId >= 0) yield [atomId, this.#matrix.subarray(row * this.dim, (row + 1) * this.dim)];
+    }
   }
 
   /** Rewrite without tombstones (into new arrays: a running query keeps the old ones). */
   compact(): void {
-    if (this.#rows === this.#rowOf.size) return;
-    const capacity = Math.max(1024, this.#rowOf.size * 2);
+    if (this.#rows === this.#size) return;
+    const capacity = Math.max(1024, this.#size * 2);
     const matrix = growableMatrix(capacity * this.dim, this.dim);
     const rowTypes = new Uint16Array(capacity).fill(REMOVED);
     const rowAtoms = new Int32Array(capacity).fill(-1);
@@ -179,7 +186,7 @@ export class EmbeddingSpace {
       matrix.set(this.#matrix.subarray(row * this.dim, (row + 1) * this.dim), next * this.dim);
       rowTypes[next] = this.#rowTypes[row]!;
       rowAtoms[next] = atom;
-      this.#rowOf.set(atom, next);
+      this.#rowOf[atom] = next;
       next++;
     }
     this.#matrix = matrix;
@@ -189,7 +196,20 @@ export class EmbeddingSpace {
   }
 
   get tombstones(): number {
-    return this.#rows - this.#rowOf.size;
+    return this.#rows - this.#size;
+  }
+
+  #rowOfAtom(atomId: number): number {
+    return Number.isInteger(atomId) && atomId >= 0 && atomId < this.#rowOf.length ? this.#rowOf[atomId]! : -1;
+  }
+
+  #setRowOf(atomId: number, row: number): void {
+    if (atomId >= this.#rowOf.length) {
+      const grown = new Int32Array(Math.max(atomId + 1, this.#rowOf.length * 2)).fill(-1);
+      grown.set(this.#rowOf);
+      this.#rowOf = grown;
+    }
+    this.#rowOf[atomId] = row;
   }
 
   #grow(): void {
