@@ -118,8 +118,21 @@ def build_bert(folder: Path, *, hidden: int = 64, layers: int = 2, heads: int = 
     return folder
 
 
+# A small chat template for the demo and test GPT-2 checkpoints (GPT-2 itself has none): roles in
+# <|role|> headers, each message closed by the EOS token; other roles are refused, as real
+# templates refuse what they cannot render.
+DEMO_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{ raise_exception('roles must be system, user or assistant, got ' + message['role']) }}{% endif %}"
+    "{{ '<|' + message['role'] + '|>\\n' + message['content'] + eos_token + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
+)
+
+
 def build_gpt2(folder: Path, *, hidden: int = 64, layers: int = 2, heads: int = 4, positions: int = 128,
-               seed: int = 0) -> Path:
+               seed: int = 0, chat_template: str | None = DEMO_CHAT_TEMPLATE) -> Path:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -131,6 +144,8 @@ def build_gpt2(folder: Path, *, hidden: int = 64, layers: int = 2, heads: int = 
     config = GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=heads, n_positions=positions,
                         bos_token_id=eos, eos_token_id=eos)
     GPT2LMHeadModel(config).eval().save_pretrained(str(folder))
+    if chat_template:
+        tokenizer.chat_template = chat_template
     tokenizer.save_pretrained(str(folder))
     _mark_random(folder)
     return folder

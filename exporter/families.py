@@ -211,13 +211,23 @@ class TextFamily(Family):
         (out_dir / "special_tokens_map.json").write_text(json.dumps(special, indent=2, ensure_ascii=False) + "\n")
         self.check_tokenizer_json(tokenizer_json)
         pad_token = tok.pad_token
-        return {
+        section = {
             "file": "tokenizer.json",
             "max_length": self.max_sequence_length,
             "pad_token": pad_token,
             "pad_token_id": tok.pad_token_id if pad_token is not None else None,
             "add_special_tokens": True,
         }
+        # The chat template (Jinja, rendered by the server for /v1/chat/completions) and the
+        # special tokens templates refer to; a dict of named templates keeps its "default".
+        template = getattr(tok, "chat_template", None)
+        if isinstance(template, dict):
+            template = template.get("default")
+        if isinstance(template, str) and template:
+            section["chat_template"] = template
+            section["bos_token"] = tok.bos_token
+            section["eos_token"] = tok.eos_token
+        return section
 
     def check_tokenizer_json(self, path: Path) -> None:
         """The Rust tokenizer built from tokenizer.json must give transformers' ids (special tokens included)."""

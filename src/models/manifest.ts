@@ -68,6 +68,10 @@ export const TokenizerSection = Type.Object(
     pad_token: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     pad_token_id: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
     add_special_tokens: Type.Optional(Type.Boolean()),
+    /** Jinja chat template (from the tokenizer's config), rendered for chat requests. */
+    chat_template: Type.Optional(Type.String({ minLength: 1 })),
+    bos_token: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    eos_token: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   },
   Open,
 );

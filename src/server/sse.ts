@@ -13,6 +13,8 @@ export class EventStream {
   constructor(
     private readonly request: FastifyRequest,
     private readonly reply: FastifyReply,
+    /** The body of the `error` event that ends a stream that fails once started. */
+    private readonly errorBody: (error: unknown) => unknown = (error) => toHttp(error).body,
   ) {}
 
   get started(): boolean {
@@ -33,14 +35,14 @@ export class EventStream {
 
   /**
    * Run `produce` (which sends events); a failure before the first event is rethrown for the
-   * route's error handler, after it the stream ends with `event: error`. `errorBody` shapes it.
+   * route's error handler, after it the stream ends with `event: error`.
    */
-  async run(produce: () => Promise<void>, errorBody: (error: unknown) => unknown = (error) => toHttp(error).body): Promise<void> {
+  async run(produce: () => Promise<void>): Promise<void> {
     try {
       await produce();
     } catch (error) {
       if (!this.#started) throw error;
-      this.reply.raw.end(`event: error\ndata: ${JSON.stringify(errorBody(error))}\n\n`);
+      this.reply.raw.end(`event: error\ndata: ${JSON.stringify(this.errorBody(error))}\n\n`);
     }
   }
 
