@@ -265,7 +265,8 @@ export class DecodeScheduler {
     this.#active.forEach((s, r) => {
       for (let i = width - s.length; i <= width; i++) mask[r * (width + 1) + i] = 1;
     });
-    const past = this.#cache.layers.map((data) => tensor('float32', [rows, n_head, width, head_dim], data));
+    // The cache goes in as it is (no copy here; the addon copies each input once).
+    const past = this.#cache.layers.map((data): Tensor => ({ dtype: 'float32', shape: [rows, n_head, width, head_dim], data }));
     const t0 = performance.now();
     const out = (await this.#module.forward([tensor('int64', [rows, 1], ids), tensor('int64', [rows, width + 1], mask), ...past])) as Tensor[];
     this.#observer.step('decode', rows, (performance.now() - t0) / 1000);
