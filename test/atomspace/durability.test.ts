@@ -3,7 +3,7 @@
 // writes comes back with every acknowledged atom and embedding.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -129,4 +129,57 @@ t.test('kill -9 right after acknowledged writes: every acknowledged atom and emb
   t.same(missing, [], 'every acknowledged atom is back');
   const withoutVector = [...ackedAtKill].filter(([id, name]) => !atomspace.embedding(id, name.startsWith('text-') ? 'demo-embedder' : 'default'));
   t.same(withoutVector, [], 'with its embedding');
+});
+
+t.test('kill -9 while a snapshot is being written (on its worker thread): every acknowledged atom survives', async (t) => {
+  const dir = dataDir();
+  const port = 20000 + (process.pid % 1000);
+  const child = spawn(process.execPath, [...process.execArgv, join(repoRoot, 'src', 'server', 'main.ts'), '--port', String(port), '--host', '127.0.0.1'], {
+    env: { ...process.env, MODEL_REPOSITORY: join(serverFixtures(), 'models'), LOAD_MODELS: 'none', DATA_DIR: dir, LOG_LEVEL: 'warn', SNAPSHOT_BYTES: '1MiB' },
+    stdio: 'ignore',
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if (await fetch(`${base}/health/ready`).then((r) => r.status === 200, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const acked = new Map<number, { name: string; first: number }>();
+  let batch = 0;
+  const post = async () => {
+    const b = batch++;
+    const atoms = Array.from({ length: 250 }, (_, i) => ({ type: 'ConceptNode', name: `b${b}-${i}`, embedding: Array.from({ length: 64 }, (_, j) => Math.sin(b * 7 + i + j) + 2), space: 's' }));
+    const res = await fetch(`${base}/atoms/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ atoms }) }).catch(() => undefined);
+    if (res?.status !== 200) return false;
+    const body = (await res.json()) as { atoms: { atom: { id: number; name: string } }[] };
+    body.atoms.forEach((a, i) => acked.set(a.atom.id, { name: a.atom.name, first: atoms[i]!.embedding[0]! }));
+    return true;
+  };
+  // Kill the moment a snapshot file is being written (the journal passes 1 MiB every ~15 batches).
+  let killedDuring: string | undefined;
+  const watcher = watch(dir, (_event, file) => {
+    if (killedDuring || !file || !/^snapshot-\d+\.bin\.tmp$/.test(file) || acked.size < 10_000) return;
+    killedDuring = file;
+    child.kill('SIGKILL');
+  });
+  t.teardown(() => watcher.close());
+  const writers = Array.from({ length: 2 }, async () => {
+    while (!killedDuring && batch < 2000) if (!(await post())) break;
+  });
+  await Promise.all(writers);
+  await exited;
+  t.ok(killedDuring, `killed while ${killedDuring} was being written`);
+  t.ok(acked.size >= 10_000, `${acked.size} atoms acknowledged before the kill`);
+
+  const { atomspace } = await AtomSpace.open({ dataDir: dir });
+  t.teardown(() => atomspace.close());
+  const missing = [...acked].filter(([id, a]) => atomspace.get(id)?.name !== a.name);
+  t.same(missing.slice(0, 5), [], 'every acknowledged atom is back');
+  const wrongVector = [...acked].filter(([id]) => atomspace.embedding(id, 's')?.length !== 64);
+  t.same(wrongVector.slice(0, 5), [], 'with its vector');
+  await atomspace.snapshot();
+  t.ok(readdirSync(dir).some((f) => /^snapshot-\d+\.bin$/.test(f)), 'a snapshot can be written after the crash');
 });
