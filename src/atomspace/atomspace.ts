@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 
 import { EmbeddingError, EmbeddingSpace, type SpaceCapture, type SpaceView, squaredNorm } from './embedding-space.js';
-import { Journal, type JournalObserver, type JournalRecord, type SnapshotChunk } from './journal.js';
+import { Journal, type JournalObserver, type JournalRecord, SNAPSHOT_VECTOR_BYTES, type SnapshotChunk } from './journal.js';
 import { AtomTable, ShardedMap } from './atom-table.js';
 import { TypeHierarchy, type TypeDefinition } from './types.js';
 import { UndoLog } from './undo-log.js';
@@ -87,9 +87,8 @@ const DEFAULT_AV: AttentionValue = Object.freeze({ sti: 0, lti: 0 });
 /** After a failed snapshot, the next automatic one waits this long. */
 const SNAPSHOT_RETRY_MS = 10_000;
 
-/** Atom records per snapshot chunk, and vector bytes per chunk of rows. */
+/** Atom records per snapshot chunk. */
 const SNAPSHOT_ATOMS_PER_CHUNK = 4096;
-const SNAPSHOT_VECTOR_BYTES = 4 * 2 ** 20;
 
 /**
  * The state a snapshot in progress writes: atoms below `nextId` as they were when it was taken.
@@ -612,7 +611,7 @@ export class AtomSpace {
       const rowsPerChunk = Math.max(1, Math.floor(SNAPSHOT_VECTOR_BYTES / (s.dim * 4)));
       for (let from = 0; from < s.rows; from += rowsPerChunk) {
         const to = Math.min(s.rows, from + rowsPerChunk);
-        yield { space: s.name, model: s.model, dim: s.dim, ids: s.rowAtoms.slice(from, to), vectors: s.matrix.slice(from * s.dim, to * s.dim) };
+        yield { space: s.name, model: s.model, dim: s.dim, ids: s.rowAtoms.slice(from, to), matrix: s.matrix, from, to };
       }
     }
   }

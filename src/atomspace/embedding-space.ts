@@ -32,6 +32,8 @@ interface ResizableArrayBuffer extends ArrayBuffer {
 const ResizableBuffer = ArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => ResizableArrayBuffer;
 /** The largest ArrayBuffer V8 accepts here. */
 const MAX_BUFFER_BYTES = 2 ** 32;
+/** The most a matrix grows by at once. */
+const GROW_BYTES = 32 * 2 ** 20;
 
 /** A zeroed Float32Array of `length` that can grow in place up to what one ArrayBuffer holds. */
 function growableMatrix(length: number, dim: number): Float32Array {
@@ -216,7 +218,11 @@ export class EmbeddingSpace {
     const buffer = this.#matrix.buffer as ResizableArrayBuffer;
     const maxRows = buffer.resizable ? buffer.maxByteLength / (this.dim * 4) : Infinity;
     let capacity = this.#rowAtoms.length * 2;
-    if (this.#rowAtoms.length < maxRows) capacity = Math.min(capacity, maxRows);
+    if (buffer.resizable && this.#rowAtoms.length < maxRows) {
+      // In place, by at most GROW_BYTES at a time: V8 answers a large jump in external memory
+      // with a full, stop-the-world collection of the whole heap (hundreds of ms at a million atoms).
+      capacity = Math.min(capacity, maxRows, this.#rowAtoms.length + Math.max(1, Math.floor(GROW_BYTES / (this.dim * 4))));
+    }
     let matrix = this.#matrix;
     if (buffer.resizable && capacity * this.dim * 4 <= buffer.maxByteLength) {
       buffer.resize(capacity * this.dim * 4); // in place: rows already there keep their address

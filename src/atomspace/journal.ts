@@ -340,16 +340,33 @@ export class Journal {
     let written = false;
     try {
       const replies = new SnapshotReplies(worker);
+      // Blocks of vectors are copied into buffers the writer hands back: the same few buffers go
+      // round, instead of a new one per block (new external memory makes V8 collect the whole heap).
+      const buffers: ArrayBuffer[] = [];
+      const settle = async () => {
+        const reply = await replies.next();
+        if ('ack' in reply && reply.buffer) buffers.push(reply.buffer);
+      };
       let inFlight = 0;
       for await (const chunk of source) {
         if (inFlight >= SNAPSHOT_WINDOW) {
-          await replies.next();
+          await settle();
           inFlight--;
         }
-        worker.postMessage({ chunk } satisfies SnapshotMessage, 'vectors' in chunk ? [chunk.vectors.buffer as ArrayBuffer, chunk.ids.buffer as ArrayBuffer] : []);
+        if ('records' in chunk) {
+          worker.postMessage({ chunk } satisfies SnapshotMessage);
+        } else {
+          const rows = chunk.matrix.subarray(chunk.from * chunk.dim, chunk.to * chunk.dim);
+          let buffer = buffers.pop();
+          if (!buffer || buffer.byteLength < rows.byteLength) buffer = new ArrayBuffer(Math.max(rows.byteLength, SNAPSHOT_VECTOR_BYTES));
+          const vectors = new Float32Array(buffer, 0, rows.length);
+          vectors.set(rows);
+          const message: SnapshotMessage = { chunk: { space: chunk.space, model: chunk.model, dim: chunk.dim, ids: chunk.ids, vectors } };
+          worker.postMessage(message, [buffer, chunk.ids.buffer as ArrayBuffer]);
+        }
         inFlight++;
       }
-      for (; inFlight > 0; inFlight--) await replies.next();
+      for (; inFlight > 0; inFlight--) await settle();
       const remove = readdirSync(this.dir)
         .filter((f) => {
           const j = JOURNAL.exec(f);
@@ -387,12 +404,14 @@ export class Journal {
 
 /** Snapshot chunks sent to the writer thread before waiting for one to be written. */
 const SNAPSHOT_WINDOW = 4;
+/** Bytes of vectors per snapshot chunk. */
+export const SNAPSHOT_VECTOR_BYTES = 4 * 2 ** 20;
 
 /**
  * What the AtomSpace streams into a snapshot: atom records (JSON, as journal records carry
  * them), or a block of one space's rows (`ids[i]` < 0: a removed row, skipped).
  */
-export type SnapshotChunk = { records: unknown[] } | { space: string; model: string | null; dim: number; ids: Int32Array; vectors: Float32Array };
+export type SnapshotChunk = { records: unknown[] } | { space: string; model: string | null; dim: number; ids: Int32Array; matrix: Float32Array; from: number; to: number };
 
 /** The writer thread's replies, one at a time; an error reply or a dead thread rejects. */
 class SnapshotReplies {

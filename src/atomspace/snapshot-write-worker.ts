@@ -9,15 +9,18 @@ import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } fro
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { encodeRecord, syncDir } from './journal.js';
-import type { SnapshotChunk } from './journal.js';
 
 export interface SnapshotJob {
   tmp: string;
 }
 
-export type SnapshotMessage = { chunk: SnapshotChunk } | { end: { dir: string; final: string; remove: string[] } };
+/** A chunk as sent: vectors copied out of the space into a buffer of their own. */
+export type SnapshotMessageChunk = { records: unknown[] } | { space: string; model: string | null; dim: number; ids: Int32Array; vectors: Float32Array };
 
-export type SnapshotReply = { ack: true } | { done: { bytes: number } } | { error: { message: string; code?: string; errno?: number } };
+export type SnapshotMessage = { chunk: SnapshotMessageChunk } | { end: { dir: string; final: string; remove: string[] } };
+
+/** An ack hands a block of vectors' buffer back, for the next block (no new memory per block). */
+export type SnapshotReply = { ack: true; buffer?: ArrayBuffer } | { done: { bytes: number } } | { error: { message: string; code?: string; errno?: number } };
 
 const job = workerData as SnapshotJob;
 const port = parentPort!;
@@ -49,7 +52,7 @@ function push(record: Buffer): void {
   if (bufferedBytes >= FLUSH_BYTES) flush();
 }
 
-function write(chunk: SnapshotChunk): void {
+function write(chunk: SnapshotMessageChunk): void {
   fd ??= openSync(job.tmp, 'w');
   if ('records' in chunk) {
     for (const json of chunk.records) push(encodeRecord({ json }));
@@ -106,7 +109,9 @@ port.on('message', (message: SnapshotMessage) => {
   try {
     if ('chunk' in message) {
       write(message.chunk);
-      port.postMessage({ ack: true } satisfies SnapshotReply);
+      const chunk = message.chunk;
+      if ('vectors' in chunk) port.postMessage({ ack: true, buffer: chunk.vectors.buffer as ArrayBuffer } satisfies SnapshotReply, [chunk.vectors.buffer as ArrayBuffer]);
+      else port.postMessage({ ack: true } satisfies SnapshotReply);
     } else {
       finish(message.end);
       port.postMessage({ done: { bytes } } satisfies SnapshotReply);
