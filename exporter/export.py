@@ -296,17 +296,15 @@ def _export_past(tmp: Path, req: ExportRequest, family: TextGeneration, export_m
 
 
 def _past_vs_full(loaded, family, model, inputs, full_ids, device):
-    """(incremental logits, full-recompute logits) at the new, non-padded positions."""
+    """(incremental logits, full-recompute logits) at the last position (the incremental module
+    returns only that one); rows are left-padded, so the last position is always a real token."""
     import torch
 
     inputs = tuple(x.to(device) for x in inputs)
-    new_ids, mask = inputs[0], inputs[1]
-    t = new_ids.shape[1]
     with torch.no_grad():
-        incremental = loaded(*inputs)[0]
-        full = family.reference(model, (full_ids.to(device), mask))[0][:, -t:]
-    keep = mask[:, -t:].bool()
-    return incremental[keep], full[keep]
+        incremental = loaded(*inputs)[0][:, -1]
+        full = family.reference(model, (full_ids.to(device), inputs[1]))[0][:, -1]
+    return incremental, full
 
 
 def _summary(m: dict, same, log) -> None:

@@ -527,6 +527,9 @@ class TextGeneration(TextFamily):
                     past_key_values=cache_from_flat(list(past), n_layer),
                     use_cache=True,
                     return_dict=True,
+                    # Only the last position's logits: all a decoder needs, and a prefill of T tokens
+                    # then pays the LM head once per row instead of T times.
+                    logits_to_keep=1,
                 )
                 return (out.logits.float(), *flat_from_cache(out.past_key_values))
 
@@ -537,7 +540,7 @@ class TextGeneration(TextFamily):
         positions = positions_from_mask(mask)[:, mask.shape[1] - ids.shape[1]:]
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
                     past_key_values=cache_from_flat(list(past), self.n_layer), use_cache=True)
-        return (out.logits, *flat_from_cache(out.past_key_values))
+        return (out.logits[:, -1:, :], *flat_from_cache(out.past_key_values))
 
     def past_inputs(self, model, batch: int, past: int, new: int, seed: int) -> tuple[tuple, object]:
         """((new ids, full mask, *past k/v), full ids); the past is computed by the eager model itself."""
@@ -568,6 +571,7 @@ class TextGeneration(TextFamily):
         kv_shape = [-1, self.n_head, -1, self.head_dim]
         inputs = self.input_specs()
         outputs = self.output_specs()
+        outputs[0] = {**outputs[0], "shape": [outputs[0]["shape"][0], 1, *outputs[0]["shape"][2:]]}  # last position only
         for i in range(self.n_layer):
             for kind in ("key", "value"):
                 inputs.append({"name": f"past_{kind}_{i}", "dtype": dtype_name, "shape": kv_shape})

@@ -234,7 +234,9 @@ export class DecodeScheduler {
       return;
     }
     this.#observer.step('prefill', rows, (performance.now() - t0) / 1000);
+    // The last position of each row (exports since the prefill change return only that one).
     const logits = out[0]!;
+    const positions = logits.shape[1]!;
     const vocab = logits.shape[2]!;
     const data = logits.data as Float32Array;
     const sequences: Sequence[] = joining.map((w, r) => ({
@@ -250,7 +252,7 @@ export class DecodeScheduler {
       resolve: w.resolve,
       reject: w.reject,
     }));
-    const keepNew = await Promise.all(sequences.map((s, r) => this.#advance(s, data.subarray((r * width + width - 1) * vocab, (r * width + width) * vocab))));
+    const keepNew = await Promise.all(sequences.map((s, r) => this.#advance(s, data.subarray(((r + 1) * positions - 1) * vocab, (r + 1) * positions * vocab))));
     this.#concatenate(sequences, { layers: out.slice(1).map((t) => t.data as Float32Array), width });
     this.#filter([...this.#active.slice(0, this.#active.length - sequences.length).map(() => true), ...keepNew]);
   }
