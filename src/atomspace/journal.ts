@@ -200,7 +200,7 @@ export class Journal {
       if (size < this.#bytes) throw Object.assign(new Error(`${path} is ${size} bytes, shorter than the ${this.#bytes} bytes acknowledged`), { code: 'EIO' });
       if (size > this.#bytes) await handle.truncate(this.#bytes);
       await handle.datasync();
-      syncDir(this.dir);
+      await syncDirAsync(this.dir);
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw error;
@@ -317,7 +317,7 @@ export class Journal {
       let size: number;
       try {
         size = (await next.stat()).size;
-        syncDir(this.dir);
+        await syncDirAsync(this.dir);
       } catch (error) {
         await next.close().catch(() => undefined);
         throw error;
@@ -441,6 +441,17 @@ class SnapshotReplies {
     if (this.#queue.length) return Promise.resolve(this.#queue.shift()!);
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));
+  }
+}
+
+/** fsync a directory off the event loop (it can wait for everything else being written to the disk). */
+async function syncDirAsync(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 
