@@ -1,9 +1,10 @@
 """A MiniLM-size sentence embedder (BERT, 6 layers, hidden 384, 12 heads, intermediate 1536,
 mean pooling, normalised; random init) saved as a sentence-transformers folder and exported
-through the exporter CLI, plus a set of texts of 8 to 128 tokens.
+through the exporter CLI, plus sets of texts: 8 to 128 tokens, and the short / mixed / long workloads.
 
 Usage: python3 bench/embeddings/make_model.py WORK_DIR
-Writes WORK/source (the HF folder), WORK/models/minilm (the export) and WORK/texts.json.
+Writes WORK/source (the HF folder), WORK/models/minilm (the export), WORK/texts.json (8-128
+tokens) and the workloads WORK/texts-{short,mixed,long}.json.
 """
 import json
 import os
@@ -40,21 +41,28 @@ def main(work: str) -> None:
                     "--out", os.path.join(work, "models"), "--force", "--max-length", "512"], cwd=REPO, check=True,
                    stdout=subprocess.DEVNULL)
 
-    # Texts of 8..128 tokens (special tokens included), words drawn from the tokenizer's corpus.
+    # Workloads, one text per request (special tokens included in the counts):
+    # short 4-12 tokens, mixed 6-62 (median about 33), long 64-256; plus the earlier 8-128 set.
     fast = PreTrainedTokenizerFast.from_pretrained(source)
     words = " ".join(checkpoints._sentences()).split()
-    rng = random.Random(0)
-    texts = []
-    for _ in range(512):
-        target = rng.randint(8, 128)
-        text = " ".join(rng.choice(words) for _ in range(target))
-        while len(fast(text)["input_ids"]) > target and " " in text:
-            text = text.rsplit(" ", 1)[0]
-        texts.append(text)
-    lengths = [len(fast(t)["input_ids"]) for t in texts]
-    with open(os.path.join(work, "texts.json"), "w") as f:
-        json.dump({"texts": texts, "lengths": lengths}, f)
-    print(json.dumps({"texts": len(texts), "min_tokens": min(lengths), "max_tokens": max(lengths), "mean_tokens": sum(lengths) / len(lengths)}))
+    for name, low, high in (("texts", 8, 128), ("short", 4, 12), ("mixed", 6, 62), ("long", 64, 256)):
+        rng = random.Random(f"{name}-0")
+        texts, lengths = [], []
+        while len(texts) < 512:
+            target = rng.randint(low, high)
+            text = " ".join(rng.choice(words) for _ in range(target))
+            while len(fast(text)["input_ids"]) > target and " " in text:
+                text = text.rsplit(" ", 1)[0]
+            n = len(fast(text)["input_ids"])
+            if n < low:
+                continue
+            texts.append(text)
+            lengths.append(n)
+        out = "texts.json" if name == "texts" else f"texts-{name}.json"
+        with open(os.path.join(work, out), "w") as f:
+            json.dump({"texts": texts, "lengths": lengths}, f)
+        ordered = sorted(lengths)
+        print(json.dumps({"workload": name, "texts": len(texts), "min_tokens": ordered[0], "median_tokens": ordered[len(ordered) // 2], "max_tokens": ordered[-1]}))
 
 
 if __name__ == "__main__":

@@ -63,6 +63,11 @@ export interface BatchHooks<I> {
    * that run next (at least one). Replaces the default choice (oldest + compatible, in order).
    */
   select?(waiting: readonly Waiting<I>[]): number[];
+  /**
+   * With an instance free and no MAX_QUEUE_DELAY_MS set: how long (ms, from the oldest item's
+   * arrival) to hold the next batch for company. Replaces the default catch-up rule.
+   */
+  hold?(waiting: readonly Waiting<I>[]): number;
 }
 
 /** A queued item as a scheduling policy sees it. */
@@ -209,7 +214,13 @@ export class Batcher<I, R> {
       // Wait for company while the delay allows. With no delay set, still wait briefly when far
       // fewer rows are queued than the last batch had: under load the clients of that batch are
       // sending their next requests right now, and a batch of one would leave them all waiting.
-      const delay = this.#options.maxQueueDelayMs || (this.#lastRows >= 4 && readyRows * 2 < this.#lastRows ? CATCH_UP_MS : 0);
+      const delay =
+        this.#options.maxQueueDelayMs ||
+        (this.#hooks.hold
+          ? this.#hooks.hold(this.#queue.map((p) => ({ item: p.item, key: p.key, rows: p.rows, skipped: p.skipped, waitedMs: performance.now() - p.enqueuedAt })))
+          : this.#lastRows >= 4 && readyRows * 2 < this.#lastRows
+            ? CATCH_UP_MS
+            : 0);
       if (!this.#closed && readyRows < this.#options.maxBatchSize && waited < delay) {
         this.#timer = setTimeout(() => this.#pump(), delay - waited);
         return;

@@ -1,7 +1,7 @@
 // The token-budget scheduler: which waiting requests form the next batch, decided by measured cost.
 import t from 'tap';
 
-import { type Candidate, chooseBatch } from '../../src/models/engine/batch-policy.js';
+import { type Candidate, chooseBatch, holdMs } from '../../src/models/engine/batch-policy.js';
 import type { CostEstimate } from '../../src/models/engine/cost-model.js';
 
 /** t = fixed + perToken · rows · length: a forward costs `fixed` whatever its size. */
@@ -65,4 +65,15 @@ t.test('a request passed over maxSkips times is in the next batch', async (t) =>
 
 t.test('an empty queue chooses nothing', async (t) => {
   t.same(chooseBatch([], limits, linear(0)), []);
+});
+
+t.test('holding a batch for company: only when the expected fuller batch is worth the wait', async (t) => {
+  // A forward costs 10 ms plus 1 ms per row (length 1).
+  const cost = linear(10);
+  t.equal(holdMs(4, 1, 1, 4, 32, cost), 4, 'four more clients arriving at 1/ms: wait 4 ms for a batch of 8');
+  t.equal(holdMs(4, 1, 1, 0, 32, cost), 0, 'nobody else can come: run now');
+  t.equal(holdMs(4, 1, 0.001, 4, 32, cost), 0, 'arrivals too rare to be worth a wait');
+  t.equal(holdMs(32, 1, 1, 8, 32, cost), 0, 'a full batch runs at once');
+  t.equal(holdMs(1, 1, 1, 8, 32, linear(0.2, 0.01)), 0, 'never longer than half the batch itself takes');
+  t.ok(holdMs(2, 1, 1, 30, 32, linear(1000)) > 0, 'a large fixed cost makes waiting for company worth it');
 });

@@ -78,3 +78,30 @@ export function chooseBatch(waiting: readonly Candidate[], limits: PolicyLimits,
   }
   return chosen.indices().sort((a, b) => a - b);
 }
+
+/** Holds considered (ms); the longest is also bounded by the batch's own predicted time. */
+const HOLDS = [0.5, 1, 2, 4, 8, 16, 32];
+
+/**
+ * How long to hold the next batch for company when an executor is free: the hold `w` that
+ * maximises expected rows per millisecond, (ready + arrivals·w) / (w + predict(rows, length)),
+ * against running the `ready` rows now (ready / predict(ready, length)). `arrivalsPerMs` is the
+ * measured arrival rate; expected rows are capped at `maxRows` and at `inFlight` (requests the
+ * server has accepted that are not queued yet: they are the ones that can still arrive soon).
+ * Under light load (few arrivals) this is 0; under a closed loop of clients it waits the few
+ * milliseconds their next requests take when that makes a fuller batch worth more than the wait,
+ * and never longer than half the batch's predicted time. 0 means run now.
+ */
+export function holdMs(ready: number, length: number, arrivalsPerMs: number, inFlight: number, maxRows: number, cost: CostEstimate): number {
+  if (ready >= maxRows || arrivalsPerMs <= 0 || inFlight <= 0) return 0;
+  const now = ready / cost.predict(ready, length);
+  const bound = cost.predict(ready, length) / 2;
+  let best = { w: 0, score: now };
+  for (const w of HOLDS) {
+    if (w > bound) break;
+    const rows = Math.min(maxRows, ready + Math.min(inFlight, arrivalsPerMs * w));
+    const score = rows / (w + cost.predict(rows, length));
+    if (score > best.score * 1.02) best = { w, score };
+  }
+  return best.w;
+}

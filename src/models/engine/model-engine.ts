@@ -14,7 +14,7 @@ import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule } fr
 import { type Manifest, sectionOf } from '../manifest.js';
 import type { ModelObserver } from '../observer.js';
 import { batchKey, type InferItem, joinBatch, splitBatch, validateInputs } from '../tensor-batch.js';
-import { chooseBatch } from './batch-policy.js';
+import { chooseBatch, holdMs } from './batch-policy.js';
 import { CostModel } from './cost-model.js';
 import { DecodeScheduler, type SequenceHandler } from './decode-scheduler.js';
 import { type Decoder, makeDecoder } from './decoder.js';
@@ -78,6 +78,13 @@ export class ModelEngine {
   /** Generation with past key/values: continuous batching. */
   readonly #decode: DecodeScheduler | undefined;
   #disposed = false;
+  /** Arrivals to the batch queue: mean gap (ms, exponentially weighted) and the last one. */
+  #arrivalGapMs = Infinity;
+  #lastArrival = 0;
+  /** Rows queued or running at each of the last arrivals: the load the clients keep up. */
+  readonly #recentLoad = new Array<number>(32).fill(0);
+  #loadAt = 0;
+  #runningRows = 0;
 
   /** Load the modules, warm up and calibrate; the engine is ready to serve when this resolves. */
   static async start(options: EngineOptions): Promise<ModelEngine> {
@@ -116,6 +123,15 @@ export class ModelEngine {
             limits,
             this.cost,
           ),
+        hold: (waiting) => {
+          const key = waiting[0]!.key;
+          const same = waiting.filter((w) => w.key === key);
+          const ready = same.reduce((n, w) => n + w.rows, 0);
+          const length = Math.max(...same.map((w) => w.item.seq));
+          // Who can still come: the load recently kept up, less what is here already.
+          const coming = Math.max(...this.#recentLoad) - ready - this.#runningRows;
+          return holdMs(ready, length, 1 / this.#arrivalGapMs, coming, maxBatchSize, this.cost);
+        },
       },
       (items, stats) => this.#runBatch(items, stats.queueMs, stats.rows),
     );
@@ -174,6 +190,7 @@ export class ModelEngine {
   async infer(named: Map<string, Tensor>, submit: SubmitOptions = {}): Promise<Map<string, Tensor>> {
     const item = validateInputs(this.manifest, named);
     this.#used();
+    this.#arrived(item.rows);
     try {
       const outputs = await this.#encoder.submit(item, submit);
       return new Map(this.manifest.outputs.map((spec, i) => [spec.name, outputs[i]!]));
@@ -225,6 +242,17 @@ export class ModelEngine {
     this.#past?.dispose();
   }
 
+  /** Keep the arrival rate and the load the clients keep up (for the hold decision). */
+  #arrived(rows: number): void {
+    const now = performance.now();
+    if (this.#lastArrival) {
+      const gap = now - this.#lastArrival;
+      this.#arrivalGapMs = Number.isFinite(this.#arrivalGapMs) ? 0.9 * this.#arrivalGapMs + 0.1 * gap : gap;
+    }
+    this.#lastArrival = now;
+    this.#recentLoad[this.#loadAt++ % this.#recentLoad.length] = this.#encoder.queued + rows + this.#runningRows;
+  }
+
   #used(): void {
     this.#stats.requests++;
     this.#stats.lastUsed = new Date().toISOString();
@@ -235,6 +263,15 @@ export class ModelEngine {
   }
 
   async #runBatch(items: InferItem[], queueMs: number[], rows: number): Promise<(Tensor[] | ItemFailure)[]> {
+    this.#runningRows += rows;
+    try {
+      return await this.#forwardBatch(items, queueMs, rows);
+    } finally {
+      this.#runningRows -= rows;
+    }
+  }
+
+  async #forwardBatch(items: InferItem[], queueMs: number[], rows: number): Promise<(Tensor[] | ItemFailure)[]> {
     for (const ms of queueMs) this.#observer.stage(this.name, 'queue', ms / 1000);
     this.#observer.queueDepth(this.name, this.queued);
     const t0 = performance.now();
