@@ -22,4 +22,6 @@ for model in sorted({m for m, _ in ours}):
           f"| {one['ttft_p50_ms']} / {many['ttft_p50_ms']} | {ratio(many['ttft_p50_ms'], one['ttft_p50_ms'])} |")
 rss = [p for p in points if p.get("kind") == "rss"]
 if rss:
-    print(f"\nServer RSS after the load: {rss[0]['rss_kib_after_load'] / 1024:.0f} MiB")
+    r = rss[0]
+    print(f"\nServer RSS: {r['rss_kib_before'] / 1024:.0f} MiB loaded and warm, {r['rss_kib_after_load'] / 1024:.0f} MiB right after the load, "
+          f"{r['rss_kib_after_idle'] / 1024:.0f} MiB after idling ({(r['rss_kib_after_idle'] / r['rss_kib_before'] - 1) * 100:+.1f} %)")

@@ -24,6 +24,8 @@ OUT="$WORK/points.jsonl"
 MODEL_REPOSITORY="$WORK/models" PORT=18391 HOST=127.0.0.1 LOG_LEVEL=warn DATA_DIR="$WORK/data" node dist/src/server/main.js >"$WORK/server.log" 2>&1 &
 PIDS+=($!)
 wait_ready http://127.0.0.1:18391/health/ready
+for m in $MODELS; do node bench/generation/load.mjs http://127.0.0.1:18391 "$m" "$WORK/prompts.json" 1 2 4 >/dev/null; done # every model loaded and warm
+RSS_BEFORE=$(ps -o rss= -p "${PIDS[0]}")
 for m in $MODELS; do
   node bench/generation/load.mjs http://127.0.0.1:18391 "$m" "$WORK/prompts.json" 1 4 "$MAX_TOKENS" >/dev/null # warm-up
   for c in 1 "$CLIENTS"; do
@@ -31,9 +33,10 @@ for m in $MODELS; do
   done
 done
 curl -s http://127.0.0.1:18391/metrics | grep -E '^atenspace_decode_batch_rows_(sum|count)' >"$WORK/metrics.txt" || true
-curl -s -o /dev/null -w '' http://127.0.0.1:18391/health/live
 RSS_AFTER=$(ps -o rss= -p "${PIDS[0]}")
-echo "{\"kind\":\"rss\",\"rss_kib_after_load\":$RSS_AFTER}" | tee -a "$OUT"
+sleep "${IDLE_SECONDS:-20}" # idle: the GC and the periodic malloc_trim (MEMORY_TRIM_INTERVAL_MS) return what the load freed
+RSS_IDLE=$(ps -o rss= -p "${PIDS[0]}")
+echo "{\"kind\":\"rss\",\"rss_kib_before\":$RSS_BEFORE,\"rss_kib_after_load\":$RSS_AFTER,\"rss_kib_after_idle\":$RSS_IDLE}" | tee -a "$OUT"
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
 
 for m in $MODELS; do

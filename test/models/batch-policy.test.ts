@@ -70,10 +70,14 @@ t.test('an empty queue chooses nothing', async (t) => {
 t.test('holding a batch for company: only when the expected fuller batch is worth the wait', async (t) => {
   // A forward costs 10 ms plus 1 ms per row (length 1).
   const cost = linear(10);
-  t.equal(holdMs(4, 1, 1, 4, 32, cost), 4, 'four more clients arriving at 1/ms: wait 4 ms for a batch of 8');
-  t.equal(holdMs(4, 1, 1, 0, 32, cost), 0, 'nobody else can come: run now');
-  t.equal(holdMs(4, 1, 0.001, 4, 32, cost), 0, 'arrivals too rare to be worth a wait');
-  t.equal(holdMs(32, 1, 1, 8, 32, cost), 0, 'a full batch runs at once');
-  t.equal(holdMs(1, 1, 1, 8, 32, linear(0.2, 0.01)), 0, 'never longer than half the batch itself takes');
-  t.ok(holdMs(2, 1, 1, 30, 32, linear(1000)) > 0, 'a large fixed cost makes waiting for company worth it');
+  const steady = { perMs: 1, coming: 4, returnMs: Infinity };
+  t.equal(holdMs(4, 1, steady, 32, cost), 4, 'four more clients arriving at 1/ms: wait 4 ms for a batch of 8');
+  t.equal(holdMs(4, 1, { ...steady, coming: 0 }, 32, cost), 0, 'nobody else can come: run now');
+  t.equal(holdMs(4, 1, { ...steady, perMs: 0.001 }, 32, cost), 0, 'arrivals too rare to be worth a wait');
+  t.equal(holdMs(32, 1, steady, 32, cost), 0, 'a full batch runs at once');
+  t.equal(holdMs(1, 1, steady, 32, linear(0.2, 0.01)), 0, 'never longer than half the batch itself takes');
+  // A closed loop: the 4 clients of the batch that just ended come back 3 ms after it, though the
+  // mean rate alone (0.2/ms) would not be worth a wait.
+  t.equal(holdMs(4, 1, { perMs: 0.2, coming: 4, returnMs: 3 }, 32, cost), 3, 'wait the round trip of the clients just answered');
+  t.equal(holdMs(4, 1, { perMs: 0.2, coming: 4, returnMs: 9 }, 32, cost), 0, 'not when the round trip costs more than the fuller batch saves');
 });

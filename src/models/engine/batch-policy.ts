@@ -82,24 +82,34 @@ export function chooseBatch(waiting: readonly Candidate[], limits: PolicyLimits,
 /** Holds considered (ms); the longest is also bounded by the batch's own predicted time. */
 const HOLDS = [0.5, 1, 2, 4, 8, 16, 32];
 
+/** What the engine knows about who may arrive soon. */
+export interface Arrivals {
+  /** Mean arrival rate (per ms). */
+  perMs: number;
+  /** Requests that may still come: the load the clients recently kept up, less what is here. */
+  coming: number;
+  /** Typical delay (ms) from a batch's end to the next requests of its clients (a closed loop's round trip). */
+  returnMs: number;
+}
+
 /**
  * How long to hold the next batch for company when an executor is free: the hold `w` that
- * maximises expected rows per millisecond, (ready + arrivals·w) / (w + predict(rows, length)),
- * against running the `ready` rows now (ready / predict(ready, length)). `arrivalsPerMs` is the
- * measured arrival rate; expected rows are capped at `maxRows` and at `inFlight` (requests the
- * server has accepted that are not queued yet: they are the ones that can still arrive soon).
- * Under light load (few arrivals) this is 0; under a closed loop of clients it waits the few
- * milliseconds their next requests take when that makes a fuller batch worth more than the wait,
- * and never longer than half the batch's predicted time. 0 means run now.
+ * maximises expected rows per millisecond, rows(w) / (w + predict(rows(w), length)), against
+ * running the `ready` rows now. rows(w) counts steady arrivals (rate × w) and, once `w` reaches
+ * the measured return time, the clients of the batch that just ended (a closed loop sends its
+ * next requests right after its answers); never more than `coming`, never past `maxRows`. Under
+ * light load this is 0; holds never exceed half the batch's own predicted time. 0 means run now.
  */
-export function holdMs(ready: number, length: number, arrivalsPerMs: number, inFlight: number, maxRows: number, cost: CostEstimate): number {
-  if (ready >= maxRows || arrivalsPerMs <= 0 || inFlight <= 0) return 0;
+export function holdMs(ready: number, length: number, arrivals: Arrivals, maxRows: number, cost: CostEstimate): number {
+  const { perMs, coming, returnMs } = arrivals;
+  if (ready >= maxRows || coming <= 0) return 0;
   const now = ready / cost.predict(ready, length);
   const bound = cost.predict(ready, length) / 2;
+  const holds = [...HOLDS, returnMs].filter((w) => w > 0 && w <= bound && Number.isFinite(w)).sort((a, b) => a - b);
   let best = { w: 0, score: now };
-  for (const w of HOLDS) {
-    if (w > bound) break;
-    const rows = Math.min(maxRows, ready + Math.min(inFlight, arrivalsPerMs * w));
+  for (const w of holds) {
+    const expected = w >= returnMs ? coming : Math.min(coming, Math.max(0, perMs) * w);
+    const rows = Math.min(maxRows, ready + expected);
     const score = rows / (w + cost.predict(rows, length));
     if (score > best.score * 1.02) best = { w, score };
   }

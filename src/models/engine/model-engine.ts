@@ -85,6 +85,9 @@ export class ModelEngine {
   readonly #recentLoad = new Array<number>(32).fill(0);
   #loadAt = 0;
   #runningRows = 0;
+  /** When the last batch ended, and the typical delay from a batch's end to the next arrival. */
+  #lastBatchEnd = 0;
+  #returnMs = Infinity;
 
   /** Load the modules, warm up and calibrate; the engine is ready to serve when this resolves. */
   static async start(options: EngineOptions): Promise<ModelEngine> {
@@ -130,7 +133,7 @@ export class ModelEngine {
           const length = Math.max(...same.map((w) => w.item.seq));
           // Who can still come: the load recently kept up, less what is here already.
           const coming = Math.max(...this.#recentLoad) - ready - this.#runningRows;
-          return holdMs(ready, length, 1 / this.#arrivalGapMs, coming, maxBatchSize, this.cost);
+          return holdMs(ready, length, { perMs: 1 / this.#arrivalGapMs, coming, returnMs: this.#returnMs }, maxBatchSize, this.cost);
         },
       },
       (items, stats) => this.#runBatch(items, stats.queueMs, stats.rows),
@@ -250,6 +253,10 @@ export class ModelEngine {
       this.#arrivalGapMs = Number.isFinite(this.#arrivalGapMs) ? 0.9 * this.#arrivalGapMs + 0.1 * gap : gap;
     }
     this.#lastArrival = now;
+    if (this.#lastBatchEnd) {
+      const since = now - this.#lastBatchEnd;
+      this.#returnMs = Number.isFinite(this.#returnMs) ? 0.9 * this.#returnMs + 0.1 * since : since;
+    }
     this.#recentLoad[this.#loadAt++ % this.#recentLoad.length] = this.#encoder.queued + rows + this.#runningRows;
   }
 
@@ -268,6 +275,7 @@ export class ModelEngine {
       return await this.#forwardBatch(items, queueMs, rows);
     } finally {
       this.#runningRows -= rows;
+      this.#lastBatchEnd = performance.now();
     }
   }
 
