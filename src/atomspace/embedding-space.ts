@@ -74,6 +74,7 @@ export class EmbeddingSpace {
   /** Row of each atom id (-1: none): an array, not a Map, so growing it never rehashes a million entries on the event loop. */
   #rowOf = new Int32Array(1024).fill(-1);
   #size = 0;
+  #scratch: Float32Array | undefined;
 
   constructor(
     readonly name: string,
@@ -117,10 +118,10 @@ export class EmbeddingSpace {
   /** Set the atom's vector (normalised straight into its new row); replaces an earlier one. */
   set(atomId: number, typeCode: number, vector: ArrayLike<number>): void {
     const scale = 1 / Math.sqrt(squaredNorm(this.name, this.dim, vector));
-    const row = this.#newRow(atomId, typeCode);
-    const matrix = this.#matrix;
-    const at = row * this.dim;
-    for (let i = 0; i < this.dim; i++) matrix[at + i] = vector[i]! * scale;
+    // Normalised into a plain scratch row, then copied in (element writes into the resizable matrix are slower).
+    const scratch = (this.#scratch ??= new Float32Array(this.dim));
+    for (let i = 0; i < this.dim; i++) scratch[i] = vector[i]! * scale;
+    this.#matrix.set(scratch, this.#newRow(atomId, typeCode) * this.dim);
   }
 
   /** Put back a vector this space held (from `get`), as it was: already normalised. */
