@@ -61,21 +61,24 @@ class TopKTask : public AsyncTask {
     // The matrix is read in place (no copy); the JS array is held alive by matrix_ref_.
     at::Tensor m = at::from_blob(const_cast<float*>(matrix_), {rows_, dim_}, at::kFloat);
     at::Tensor q = at::from_blob(queries_.data(), {nq_, dim_}, at::kFloat);
-    at::Tensor scores = nq_ == 1 ? at::mv(m, q[0]).unsqueeze(0) : at::mm(q, m.t());
-    scores = scores.contiguous();
+    // scores[r, qi] = m[r] . q[qi], as m @ q^T: LibTorch's CPU GEMM is several times faster with
+    // the large matrix on the left than as mv or q @ m^T (measured: bench/atomspace/torch_gemv.py).
+    // One query is padded to two, which keeps it on the GEMM path.
+    const at::Tensor padded = nq_ == 1 ? at::cat({q, q}) : q;
+    const int64_t cols = padded.size(0);
+    const at::Tensor scores = at::mm(m, padded.t()).contiguous();  // [rows, cols]
     const float* s = scores.data_ptr<float>();
     const bool filter_types = row_types_ != nullptr;
     at::parallel_for(0, nq_, 1, [&](int64_t begin, int64_t end) {
       for (int64_t qi = begin; qi < end; ++qi) {
         std::priority_queue<Hit, std::vector<Hit>, WorseFirst> heap;
-        const float* row = s + qi * rows_;
         for (int64_t r = 0; r < rows_; ++r) {
           if (filter_types) {
             const uint16_t type = row_types_[r];
             if (type == 0xFFFF) continue;  // a removed row
             if (!allowed_.empty() && (type >= allowed_.size() || !allowed_[type])) continue;
           }
-          const float score = row[r];
+          const float score = s[r * cols + qi];
           if (!(score >= threshold_)) continue;  // also drops NaN
           if (static_cast<int64_t>(heap.size()) < k_) {
             heap.push({score, static_cast<int32_t>(r)});
