@@ -8,12 +8,12 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { base64, clustered, importLine } from './vectors.js';
+import { poster } from './http-post.js';
 
 const [nArg, dArg, secondsArg, efArg] = process.argv.slice(2);
 const N = Number(nArg ?? 1_000_000);
@@ -27,24 +27,7 @@ const server = spawn(process.execPath, [join(root, 'dist', 'src', 'server', 'mai
   env: { ...process.env, PORT: String(PORT), HOST: '127.0.0.1', MODEL_REPOSITORY: '/nonexistent', LOAD_MODELS: 'none', LOG_LEVEL: 'warn', DATA_DIR: join(work, 'data'), APPROXIMATE_FROM: '100000', HNSW_EXPANSION_SEARCH: String(EF) },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-function post(path: string, contentType: string, body: string | AsyncIterable<string>): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: PORT, path, method: 'POST', agent, headers: { 'content-type': contentType } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on('error', reject);
-    if (typeof body === 'string') return void req.end(body);
-    void (async () => {
-      for await (const piece of body) if (!req.write(piece)) await new Promise((r) => req.once('drain', r));
-      req.end();
-    })().catch(reject);
-  });
-}
+const { post, agent } = poster(PORT, 64);
 const ids = (body: string) => (JSON.parse(body) as { results: { atom: { id: number } }[] }).results.map((r) => r.atom.id);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 

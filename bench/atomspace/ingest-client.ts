@@ -6,9 +6,9 @@
  *
  * Usage: node dist/bench/atomspace/ingest-client.js PORT N D MODE [BATCH=1000] [STREAMS=1]
  */
-import { Agent, request } from 'node:http';
 
 import { clustered, importLine } from './vectors.js';
+import { poster } from './http-post.js';
 
 const [portArg, nArg, dArg, mode = 'import', batchArg, streamsArg] = process.argv.slice(2);
 const PORT = Number(portArg);
@@ -16,27 +16,7 @@ const N = Number(nArg);
 const D = Number(dArg);
 const BATCH = Number(batchArg ?? 1000);
 const STREAMS = Number(streamsArg ?? 1);
-const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-
-function post(path: string, contentType: string, body: string | AsyncIterable<string>): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: PORT, path, method: 'POST', agent, headers: { 'content-type': contentType } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on('error', reject);
-    if (typeof body === 'string') {
-      req.end(body);
-      return;
-    }
-    void (async () => {
-      for await (const piece of body) if (!req.write(piece)) await new Promise((r) => req.once('drain', r));
-      req.end();
-    })().catch(reject);
-  });
-}
+const { post, agent } = poster(PORT, 4);
 
 const started = performance.now();
 const statuses: Record<number, number> = {};

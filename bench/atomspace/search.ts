@@ -11,13 +11,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { topK } from '../../src/runtime/index.js';
 import { base64, clustered, importLine, matrix } from './vectors.js';
+import { poster } from './http-post.js';
 
 const [nArg, dArg, secondsArg] = process.argv.slice(2);
 const N = Number(nArg ?? 100_000);
@@ -42,31 +42,10 @@ const server = spawn(process.execPath, [join(root, 'dist', 'src', 'server', 'mai
   env: { ...process.env, PORT: String(PORT), HOST: '127.0.0.1', MODEL_REPOSITORY: '/nonexistent', LOAD_MODELS: 'none', LOG_LEVEL: 'warn', DATA_DIR: join(work, 'data'), APPROXIMATE_FROM: String(2 ** 31) },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-function post(path: string, contentType: string, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: PORT, path, method: 'POST', agent, headers: { 'content-type': contentType } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const { post, agent } = poster(PORT, 64);
 
 async function metric(name: string): Promise<number> {
-  const text = await new Promise<string>((resolve, reject) =>
-    request({ host: '127.0.0.1', port: PORT, path: '/metrics', agent }, (res) => {
-      let t = '';
-      res.on('data', (d: Buffer) => (t += d));
-      res.on('end', () => resolve(t));
-    })
-      .on('error', reject)
-      .end(),
-  );
+  const text = await (await fetch(`http://127.0.0.1:${PORT}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(name + '{') && l.includes('mode="exact"'));
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
