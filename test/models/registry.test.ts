@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import { ModelRegistry } from '../../src/models/registry.js';
 import { ModelRepository } from '../../src/models/repository.js';
-import { tensor } from '../../src/runtime/index.js';
+import { runtimeInfo, tensor } from '../../src/runtime/index.js';
 import { serverFixtures } from '../helpers/server.js';
 
 const serving = { maxQueueDelayMs: 0, instances: 1, maxQueueSize: 16 };
@@ -67,5 +67,19 @@ t.test('eviction under the memory limit: evicted, then unloaded, before the new 
   const events = recorder(registry);
   await registry.load('demo-vit');
   t.same(events, ['loading demo-vit', 'evicted demo-embedder', 'unloading demo-embedder', 'unloaded demo-embedder', 'ready demo-vit']);
+  await registry.close();
+});
+
+t.test('a text-generation export with past key/values loads its main module only for raw tensors', async (t) => {
+  const registry = new ModelRegistry(new ModelRepository(repositoryWith(['demo-gpt2'])), { device: 'cpu', memoryLimitBytes: 0, serving, warmup: true, lazyLoad: false });
+  await registry.refresh();
+  const before = runtimeInfo().liveModules;
+  const entry = await registry.load('demo-gpt2');
+  t.equal(runtimeInfo().liveModules - before, 1, 'only model_with_past.pt is loaded: generation needs nothing else');
+  t.equal(entry.engine!.device, 'cpu');
+  const out = await registry.withEngine(entry, (engine) => engine.infer(new Map([['input_ids', tensor('int64', [1, 3], [5, 6, 7])], ['attention_mask', tensor('int64', [1, 3], [1, 1, 1])]])));
+  const logits = [...out.values()][0]!;
+  t.same(logits.shape.slice(0, 2), [1, 3], 'raw tensors run through model.pt, loaded on first use');
+  t.equal(runtimeInfo().liveModules - before, 2);
   await registry.close();
 });

@@ -9,7 +9,7 @@
  * settings, cost model, statistics) and its `instances` execution slots are the
  * `model_instance_state`s (they share the module, which LibTorch runs concurrently).
  */
-import { Batcher, CancelledError, ItemFailure, type SubmitOptions } from '../../batching/batcher.js';
+import { Batcher, CancelledError, ItemFailure, QueueClosedError, type SubmitOptions } from '../../batching/batcher.js';
 import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule } from '../../runtime/index.js';
 import { type Manifest, sectionOf } from '../manifest.js';
 import type { ModelObserver } from '../observer.js';
@@ -18,7 +18,7 @@ import { chooseBatch, holdMs } from './batch-policy.js';
 import { CostModel } from './cost-model.js';
 import { DecodeScheduler, type SequenceHandler } from './decode-scheduler.js';
 import { type Decoder, makeDecoder } from './decoder.js';
-import { hasTokens, warmUpAndCalibrate } from './warmup.js';
+import { hasTokens, warmUpAndCalibrate, warmUpPast } from './warmup.js';
 
 export interface ServingOptions {
   maxBatchSize?: number;
@@ -68,7 +68,14 @@ export class ModelEngine {
   readonly manifest: Manifest;
   readonly serving: Required<ServingOptions>;
   readonly cost = new CostModel();
-  readonly #module: TorchScriptModule;
+  /**
+   * The main module. A text-generation export with a past key/values module decodes with that
+   * one alone, so its main module (the same weights again) loads only when raw tensors ask for it.
+   */
+  #module: TorchScriptModule | undefined;
+  #moduleLoading: Promise<TorchScriptModule> | undefined;
+  readonly #modulePath: string;
+  readonly #devicePreference: string;
   readonly #past: TorchScriptModule | undefined;
   readonly #observer: ModelObserver;
   readonly #stats: ModelStats;
@@ -91,25 +98,31 @@ export class ModelEngine {
 
   /** Load the modules, warm up and calibrate; the engine is ready to serve when this resolves. */
   static async start(options: EngineOptions): Promise<ModelEngine> {
-    const module = await TorchScriptModule.load(options.files.model, { device: options.device });
+    const geometry = options.manifest.generation?.past_key_values;
+    const decodesWithPast = Boolean(options.files.past && geometry);
+    let module: TorchScriptModule | undefined;
     let past: TorchScriptModule | undefined;
     try {
+      if (!decodesWithPast) module = await TorchScriptModule.load(options.files.model, { device: options.device });
       if (options.files.past) past = await TorchScriptModule.load(options.files.past, { device: options.device });
       const engine = new ModelEngine(options, module, past);
-      if (options.warmup) engine.cost.calibrate(await warmUpAndCalibrate(module, options.manifest));
+      if (options.warmup && module) engine.cost.calibrate(await warmUpAndCalibrate(module, options.manifest));
+      if (options.warmup && past && geometry) await warmUpPast(past, geometry);
       return engine;
     } catch (error) {
-      module.dispose();
+      module?.dispose();
       past?.dispose();
       throw error;
     }
   }
 
-  private constructor(options: EngineOptions, module: TorchScriptModule, past: TorchScriptModule | undefined) {
+  private constructor(options: EngineOptions, module: TorchScriptModule | undefined, past: TorchScriptModule | undefined) {
     this.name = options.name;
     this.manifest = options.manifest;
     this.serving = options.serving;
     this.#module = module;
+    this.#modulePath = options.files.model;
+    this.#devicePreference = options.device;
     this.#past = past;
     this.#observer = options.observer;
     this.#stats = options.stats;
@@ -171,7 +184,7 @@ export class ModelEngine {
 
   /** The device the modules run on. */
   get device(): string {
-    return this.#module.device;
+    return (this.#module ?? this.#past)!.device;
   }
 
   /** Requests waiting in this model's queues. */
@@ -241,7 +254,8 @@ export class ModelEngine {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#module.dispose();
+    this.#module?.dispose();
+    this.#module = undefined;
     this.#past?.dispose();
   }
 
@@ -260,13 +274,33 @@ export class ModelEngine {
     this.#recentLoad[this.#loadAt++ % this.#recentLoad.length] = this.#encoder.queued + rows + this.#runningRows;
   }
 
+  /** The main module, loaded on first use (once, however many batches ask at the same time). */
+  async #mainModule(): Promise<TorchScriptModule> {
+    if (this.#module) return this.#module;
+    this.#moduleLoading ??= TorchScriptModule.load(this.#modulePath, { device: this.#devicePreference }).then(
+      (module) => {
+        if (this.#disposed) {
+          module.dispose();
+          throw new QueueClosedError();
+        }
+        this.#module = module;
+        return module;
+      },
+      (error: unknown) => {
+        this.#moduleLoading = undefined;
+        throw error;
+      },
+    );
+    return this.#moduleLoading;
+  }
+
   #used(): void {
     this.#stats.requests++;
     this.#stats.lastUsed = new Date().toISOString();
   }
 
   #decoder(prompt: number[]): Decoder {
-    return makeDecoder(this.#module, prompt);
+    return makeDecoder(this.#module!, prompt);
   }
 
   async #runBatch(items: InferItem[], queueMs: number[], rows: number): Promise<(Tensor[] | ItemFailure)[]> {
@@ -283,7 +317,8 @@ export class ModelEngine {
     for (const ms of queueMs) this.#observer.stage(this.name, 'queue', ms / 1000);
     this.#observer.queueDepth(this.name, this.queued);
     const t0 = performance.now();
-    const forward = async (some: InferItem[]) => toTensorList(await this.#module.forward(joinBatch(this.manifest, some)), this.manifest);
+    const module = await this.#mainModule();
+    const forward = async (some: InferItem[]) => toTensorList(await module.forward(joinBatch(this.manifest, some)), this.manifest);
     let results: (Tensor[] | ItemFailure)[];
     try {
       results = splitBatch(items, await forward(items));

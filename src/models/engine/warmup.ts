@@ -5,7 +5,7 @@
  * model starts from forwards measured on this machine instead of a guess.
  */
 import { type Tensor, tensor, zeros } from '../../runtime/index.js';
-import { type Manifest, type TensorSpec } from '../manifest.js';
+import { type Manifest, type PastKeyValuesSection, type TensorSpec } from '../manifest.js';
 import { isPaddable } from '../tensor-batch.js';
 import type { CostSample } from './cost-model.js';
 
@@ -70,4 +70,14 @@ export async function warmUpAndCalibrate(module: Forward, manifest: Manifest): P
     }
   }
   return samples;
+}
+
+/** Warm the past key/values module: a short prefill, then a decode step on its cache, twice. */
+export async function warmUpPast(past: Forward, geometry: PastKeyValuesSection): Promise<void> {
+  const { n_layer, n_head, head_dim } = geometry;
+  for (let i = 0; i < 2; i++) {
+    const empty = Array.from({ length: 2 * n_layer }, () => zeros('float32', [1, n_head, 0, head_dim]));
+    const out = (await past.forward([tensor('int64', [1, 2], [1, 1]), tensor('int64', [1, 2], [1, 1]), ...empty])) as Tensor[];
+    await past.forward([tensor('int64', [1, 1], [1]), tensor('int64', [1, 3], [1, 1, 1]), ...out.slice(1)]);
+  }
 }
