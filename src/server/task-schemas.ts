@@ -99,9 +99,12 @@ export type TeiTokenize = Static<typeof TeiTokenize>;
 export const TeiToken = Type.Object({ id: Type.Integer(), text: Type.String(), special: Type.Boolean(), start: Type.Integer(), stop: Type.Integer() });
 
 // OpenAI-compatible
+const TokenIds = Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 });
 export const OpenAiEmbeddings = Type.Object(
   {
-    input: Texts,
+    input: Type.Union([Texts, TokenIds, Type.Array(TokenIds, { minItems: 1 })], {
+      description: 'a text, texts, or token ids (an array of ints, or one array per input), as OpenAI accepts; ids are checked against the model’s vocabulary and used as given (no special tokens added)',
+    }),
     model: Type.String({ minLength: 1 }),
     encoding_format: Type.Optional(Type.Union([Type.Literal('float'), Type.Literal('base64')])),
     dimensions: Type.Optional(Type.Integer({ minimum: 1 })),

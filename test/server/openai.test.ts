@@ -111,6 +111,30 @@ t.test('the openai client against /v1', async (t) => {
     t.ok(new Set(a.choices.slice(0, 3).map((c) => c.text)).size > 1, 'choices of one prompt differ (seed + i)');
   });
 
+  t.test('embeddings from token ids, as OpenAI and LangChain send them', async (t) => {
+    const sentences = readJson<{ sentences: { texts: string[]; normalized: number[][] } }>(join(serverFixtures(), 'cases.json')).sentences;
+    const text = sentences.texts[0]!;
+    const tokens = (await (await fetch(`${base}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'demo-embedder', inputs: text }) })).json()) as { id: number }[][];
+    const ids = tokens[0]!.map((tok) => tok.id);
+    const fromText = await client.embeddings.create({ model: 'demo-embedder', input: text });
+    const fromIds = await client.embeddings.create({ model: 'demo-embedder', input: [ids] });
+    const flat = await client.embeddings.create({ model: 'demo-embedder', input: ids });
+    const expected = sentences.normalized[0]!;
+    const diff = (a: number[]) => Math.max(...a.map((v, i) => Math.abs(v - expected[i]!)));
+    t.ok(diff(fromText.data[0]!.embedding) < 1e-5, 'the text: sentence-transformers');
+    t.ok(diff(fromIds.data[0]!.embedding) < 1e-5, 'its token ids (with the special tokens /tokenize shows): the same vector');
+    t.ok(diff(flat.data[0]!.embedding) < 1e-5, 'one flat array of ids is one input');
+    t.equal(fromIds.usage.prompt_tokens, ids.length);
+    try {
+      await client.embeddings.create({ model: 'demo-embedder', input: [[2, 99999, 3]] });
+      t.fail('an id past the vocabulary must fail');
+    } catch (error) {
+      const e = error as { status: number; message: string };
+      t.equal(e.status, 400);
+      t.match(e.message, /token 1 is id 99999, outside the model's vocabulary of \d+ tokens/);
+    }
+  });
+
   t.test('errors in OpenAI shape', async (t) => {
     const bad = async (request: Promise<unknown>, status: number, code: RegExp, message: RegExp) => {
       try {

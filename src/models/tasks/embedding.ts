@@ -23,14 +23,20 @@ export interface EmbedResult {
   tokens: number;
 }
 
-export async function embed(runtime: TaskRuntime, model: string, texts: string[], options: EmbedOptions, submit: SubmitOptions = {}): Promise<EmbedResult> {
+/** Texts, or token-id arrays given by the caller (used as given, no special tokens added). */
+export type EmbedInput = string[] | { tokenIds: number[][] };
+
+export async function embed(runtime: TaskRuntime, model: string, input: EmbedInput, options: EmbedOptions, submit: SubmitOptions = {}): Promise<EmbedResult> {
   const entry = await runtime.entryForTask(model, 'embedding');
   const section = sectionOf(entry.manifest!, 'embedding');
-  if (texts.length === 0) throw new TaskInputError('no text to embed');
-  enforce(runtime.limits, 'maxTextsPerRequest', texts.length, 'the number of texts');
-  texts.forEach((t, i) => {
-    if (typeof t !== 'string' || t.trim() === '') throw new TaskInputError(`text ${i} is empty`);
-  });
+  const count = Array.isArray(input) ? input.length : input.tokenIds.length;
+  if (count === 0) throw new TaskInputError('no text to embed');
+  enforce(runtime.limits, 'maxTextsPerRequest', count, 'the number of texts');
+  if (Array.isArray(input)) {
+    input.forEach((t, i) => {
+      if (typeof t !== 'string' || t.trim() === '') throw new TaskInputError(`text ${i} is empty`);
+    });
+  }
   const { dimensions } = options;
   if (dimensions !== undefined && (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > section.dimension)) {
     throw new TaskInputError(`dimensions must be an integer from 1 to the model's ${section.dimension}`);
@@ -38,7 +44,7 @@ export async function embed(runtime: TaskRuntime, model: string, texts: string[]
 
   const t0 = performance.now();
   const tokenizer = runtime.tokenizer(entry);
-  const encoded = await tokenizer.encode(texts, options.truncate ?? false);
+  const encoded = Array.isArray(input) ? await tokenizer.encode(input, options.truncate ?? false) : tokenizer.fromIds(input.tokenIds);
   const withTypes = entry.manifest!.inputs.some((i) => i.name === 'token_type_ids');
   runtime.observer.stage(model, 'preprocess', (performance.now() - t0) / 1000);
   const tokens = encoded.reduce((n, e) => n + e.ids.length, 0);

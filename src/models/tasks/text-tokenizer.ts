@@ -76,6 +76,24 @@ export class TextTokenizer {
     });
   }
 
+  /**
+   * Token ids given by the caller (OpenAI's embeddings input may be token arrays), checked
+   * against the vocabulary and the length limit and used as given: no special tokens are added.
+   */
+  fromIds(inputs: number[][]): Encoded[] {
+    const vocab = this.#plain.getVocabSize(true);
+    return inputs.map((ids, i) => {
+      if (ids.length === 0) throw new TaskInputError(`input ${i} has no token ids`);
+      const bad = ids.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
+      if (bad >= 0) throw new TaskInputError(`input ${i}, token ${bad} is id ${ids[bad]}, outside the model's vocabulary of ${vocab} tokens (0 to ${vocab - 1})`);
+      if (ids.length > this.maxLength) {
+        if (this.#bySetting) throw new LimitError('MAX_TOKENS_PER_TEXT', 413, `input ${i} is ${ids.length} tokens long, more than MAX_TOKENS_PER_TEXT (${this.maxLength})`);
+        throw new TaskInputError(`input ${i} is ${ids.length} tokens long, more than the model's limit of ${this.maxLength} tokens`);
+      }
+      return { ids: [...ids], typeIds: new Array<number>(ids.length).fill(0) };
+    });
+  }
+
   /** Token ids and the tokens they stand for, for /tokenize. */
   async tokenize(text: string, addSpecialTokens: boolean): Promise<{ id: number; text: string; start: number; stop: number; special: boolean }[]> {
     const e = await this.#plain.encode(text, null, { addSpecialTokens });

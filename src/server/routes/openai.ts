@@ -7,10 +7,11 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Static, Type } from 'typebox';
+import { type Static, type TSchema, Type } from 'typebox';
+import { Compile } from 'typebox/compile';
 
 import { MANIFEST_FILE } from '../../models/manifest.js';
-import { embed } from '../../models/tasks/embedding.js';
+import { embed, type EmbedInput } from '../../models/tasks/embedding.js';
 import type { ServerContext } from '../context.js';
 import { namingLimits, toHttp } from '../http-errors.js';
 import { complete, streamCompletion } from '../openai-completions.js';
@@ -26,6 +27,25 @@ export function openAiError(error: unknown, limits: { bodyLimit: number; maxImag
   const { status, body, headers } = toHttp(namingLimits(error, limits));
   const type = status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
   return { status, headers, body: { error: { message: body.error, type, param: body.limit ?? null, code: body.code }, code: body.code } };
+}
+
+/** A body validator that checks the schema as it is (TypeBox), never coercing types. */
+function exactValidator({ schema }: { schema: unknown }) {
+  const check = Compile(schema as TSchema);
+  return (data: unknown) => {
+    if (check.Check(data)) return { value: data };
+    const first = [...check.Errors(data)][0];
+    const where = first?.instancePath ? `body${first.instancePath.replace(/\//g, '.')}` : 'body';
+    return { error: Object.assign(new Error(`${where} ${first?.message ?? 'is invalid'}`), { code: 'BAD_REQUEST', statusCode: 400 }) };
+  };
+}
+
+/** OpenAI's `input`: a text, texts, one array of token ids, or an array of them. */
+function embedInput(input: Static<typeof OpenAiEmbeddings>['input']): EmbedInput {
+  if (typeof input === 'string') return [input];
+  if (input.every((x) => typeof x === 'string')) return input as string[];
+  if (input.every((x) => typeof x === 'number')) return { tokenIds: [input as number[]] };
+  return { tokenIds: input as number[][] };
 }
 
 export async function openAiRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
@@ -122,6 +142,9 @@ export async function openAiRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     '/v1/embeddings',
     {
       config: { write: false },
+      // Checked without the app's type coercion: `input` may be texts or token ids, and coercion
+      // would turn the ids into strings of the first branch that accepts them.
+      validatorCompiler: exactValidator,
       schema: {
         tags: ['embeddings'],
         summary: 'OpenAI-compatible embeddings',
@@ -132,9 +155,8 @@ export async function openAiRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     async (request, reply) => {
       const body = request.body as Static<typeof OpenAiEmbeddings>;
       return measured(ctx, body.model, async () => {
-        const texts = typeof body.input === 'string' ? [body.input] : body.input;
         // OpenAI's embeddings are unit length, and `dimensions` shortens then re-normalises.
-        const result = await embed(ctx.tasks, body.model, texts, { normalize: true, dimensions: body.dimensions }, { signal: disconnectSignal(request, reply) });
+        const result = await embed(ctx.tasks, body.model, embedInput(body.input), { normalize: true, dimensions: body.dimensions }, { signal: disconnectSignal(request, reply) });
         return {
           object: 'list' as const,
           data: result.embeddings.map((v, index) => ({
