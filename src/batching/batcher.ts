@@ -211,13 +211,14 @@ export class Batcher<I, R> {
       const oldest = this.#queue[0]!;
       const waited = performance.now() - oldest.enqueuedAt;
       const readyRows = this.#queue.filter((p) => p.key === oldest.key).reduce((n, p) => n + p.rows, 0);
-      // Wait for company while the delay allows. With no delay set, still wait briefly when far
-      // fewer rows are queued than the last batch had: under load the clients of that batch are
-      // sending their next requests right now, and a batch of one would leave them all waiting.
+      // Wait for company while the delay allows. With no delay set, the policy's `hold` decides;
+      // without one, still wait briefly when far fewer rows are queued than the last batch had:
+      // under load the clients of that batch are sending their next requests right now, and a
+      // batch of one would leave them all waiting.
       const delay =
         this.#options.maxQueueDelayMs ||
         (this.#hooks.hold
-          ? this.#hooks.hold(this.#queue.map((p) => ({ item: p.item, key: p.key, rows: p.rows, skipped: p.skipped, waitedMs: performance.now() - p.enqueuedAt })))
+          ? this.#hooks.hold(this.#waiting())
           : this.#lastRows >= 4 && readyRows * 2 < this.#lastRows
             ? CATCH_UP_MS
             : 0);
@@ -236,10 +237,15 @@ export class Batcher<I, R> {
     return batch;
   }
 
+  /** The queue as a policy sees it, oldest first. */
+  #waiting(): Waiting<I>[] {
+    const now = performance.now();
+    return this.#queue.map((p) => ({ item: p.item, key: p.key, rows: p.rows, skipped: p.skipped, waitedMs: now - p.enqueuedAt }));
+  }
+
   /** The policy's choice, taken out of the queue (an empty or invalid choice takes the oldest). */
   #selected(select: NonNullable<BatchHooks<I>['select']>): Pending<I, R>[] {
-    const now = performance.now();
-    const picked = select(this.#queue.map((p) => ({ item: p.item, key: p.key, rows: p.rows, skipped: p.skipped, waitedMs: now - p.enqueuedAt })));
+    const picked = select(this.#waiting());
     const indices = [...new Set(picked)].filter((i) => Number.isInteger(i) && i >= 0 && i < this.#queue.length).sort((a, b) => a - b);
     if (indices.length === 0) return [this.#queue.shift()!];
     const batch = indices.map((i) => this.#queue[i]!);

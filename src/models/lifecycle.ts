@@ -16,6 +16,4 @@ export interface LifecycleEvents {
   evicted: [model: string];
 }
 
-export type LifecycleEvent = keyof LifecycleEvents;
-
 export class ModelLifecycle extends EventEmitter<LifecycleEvents> {}

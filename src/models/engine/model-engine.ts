@@ -264,12 +264,12 @@ export class ModelEngine {
     const now = performance.now();
     if (this.#lastArrival) {
       const gap = now - this.#lastArrival;
-      this.#arrivalGapMs = Number.isFinite(this.#arrivalGapMs) ? 0.9 * this.#arrivalGapMs + 0.1 * gap : gap;
+      this.#arrivalGapMs = ewma(this.#arrivalGapMs, gap);
     }
     this.#lastArrival = now;
     if (this.#lastBatchEnd) {
       const since = now - this.#lastBatchEnd;
-      this.#returnMs = Number.isFinite(this.#returnMs) ? 0.9 * this.#returnMs + 0.1 * since : since;
+      this.#returnMs = ewma(this.#returnMs, since);
     }
     this.#recentLoad[this.#loadAt++ % this.#recentLoad.length] = this.#encoder.queued + rows + this.#runningRows;
   }
@@ -342,6 +342,11 @@ export class ModelEngine {
     this.#observer.batchExecuted(this.name, rows, items.length);
     return results;
   }
+}
+
+/** An exponentially weighted running mean (weight 0.1 for the new value); the first value starts it. */
+function ewma(mean: number, value: number): number {
+  return Number.isFinite(mean) ? 0.9 * mean + 0.1 * value : value;
 }
 
 function toTensorList(value: TorchValue, manifest: Manifest): Tensor[] {
