@@ -180,17 +180,14 @@ export class DecodeScheduler {
     }
   }
 
-  /** Waiting or active sequences whose client left or whose deadline passed leave now. */
+  /**
+   * Active sequences whose client left or whose deadline passed leave now. (Waiting ones leave
+   * the moment it happens: submit's abort listener and deadline timer take them out.)
+   */
   #dropGone(): void {
     const now = performance.now();
-    const gone = (s: { signal: AbortSignal | undefined; deadline: number; timeoutMs: number }) =>
-      s.signal?.aborted ? new CancelledError() : now >= s.deadline ? new DeadlineExceededError(s.timeoutMs) : undefined;
-    for (let i = this.#waiting.length - 1; i >= 0; i--) {
-      const error = gone(this.#waiting[i]!);
-      if (error) this.#waiting.splice(i, 1)[0]!.reject(error);
-    }
     const keep: boolean[] = this.#active.map((s) => {
-      const error = gone(s);
+      const error = s.signal?.aborted ? new CancelledError() : now >= s.deadline ? new DeadlineExceededError(s.timeoutMs) : undefined;
       if (error) s.reject(error);
       return !error;
     });
