@@ -1,9 +1,9 @@
 """Resolve SOURCE (a Hub id or a local ``save_pretrained`` folder) to a local folder and describe it.
 
 Everything here is light: no torch / transformers import, so that a bad source, a missing file or a
-wrong task is reported in well under a second. A Hub id is looked up in the local Hugging Face cache
-first; only when it is not cached is the network used, after a short reachability probe so that an
-offline machine fails fast instead of retrying for minutes.
+wrong task is reported in well under a second. A Hub id goes through huggingface_hub's snapshot_download:
+online it resolves the revision and fills the cache; with HF_HUB_OFFLINE, or when a short reachability
+probe fails (so that an offline machine does not retry for minutes), the same call reads the cache only.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,7 +226,11 @@ def resolve(source: str, revision: str | None = None) -> Source:
     if looks_like_path(source) or not HUB_ID_RE.match(source):
         raise ExportError(f"local folder {source} does not exist (and it is not a valid Hugging Face Hub id)")
     root, resolved_revision = _hub_snapshot(source, revision)
-    return _local_source(root, source, resolved_revision)
+    try:
+        return _local_source(root, source, resolved_revision)
+    except ExportError as e:  # e.g. a snapshot that lacks its weights: say where it came from
+        raise ExportError(f"{e} (the Hugging Face cache snapshot of {source!r} at commit {resolved_revision}; "
+                          "download it again with network or delete the snapshot)") from None
 
 
 def _hub_offline() -> bool:
@@ -253,12 +258,18 @@ def _probe(endpoint: str) -> str | None:
 
 
 def _hub_snapshot(repo_id: str, revision: str | None) -> tuple[Path, str | None]:
+    """The snapshot folder of repo_id at revision, through huggingface_hub's snapshot_download: online it
+    resolves the revision on the Hub and downloads what the cache lacks; with HF_HUB_OFFLINE (or when
+    the Hub cannot be reached) the very same call runs with local_files_only=True and reads the cache
+    (refs/<revision> -> snapshots/<commit>/ -> ../../blobs/<hash>), so an offline export of a cached
+    model takes exactly the path an online one does."""
     # Short HTTP timeouts; huggingface_hub reads these when it is first imported.
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     try:
         import huggingface_hub as hub
+        from huggingface_hub import constants as hub_constants
         from huggingface_hub.utils import LocalEntryNotFoundError
     except ImportError:
         raise ExportError(
@@ -270,29 +281,59 @@ def _hub_snapshot(repo_id: str, revision: str | None) -> tuple[Path, str | None]
         f"`hf download {repo_id} --local-dir DIR` (or model.save_pretrained(DIR) and "
         "tokenizer.save_pretrained(DIR)), copy DIR here and use it as SOURCE"
     )
-    try:  # 1. the local cache: works offline
-        path = hub.snapshot_download(repo_id, revision=revision, allow_patterns=HUB_PATTERNS, local_files_only=True)
-        return Path(path), _snapshot_revision(Path(path), revision)
-    except (LocalEntryNotFoundError, FileNotFoundError, ValueError, OSError):
-        pass
-    if _hub_offline():
-        raise ExportError(f"{repo_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; {advice}")
-    endpoint = hub.constants.ENDPOINT
-    reason = _probe(endpoint)
-    if reason is not None:  # 2. no network: fail now rather than after minutes of retries
-        raise ExportError(
-            f"cannot reach the Hugging Face Hub ({endpoint}: {reason}) to download {repo_id!r}; {advice}"
-        )
-    try:  # 3. download config, tokenizer/processor files and one weights format
-        files = hub.list_repo_files(repo_id, revision=revision)
-        patterns = list(HUB_PATTERNS)
-        if any(f.endswith(".safetensors") for f in files):
-            patterns.remove("pytorch_model*.bin")
-        path = hub.snapshot_download(repo_id, revision=revision, allow_patterns=patterns)
+    at = f" at revision {revision!r}" if revision else ""
+    cache = hub_constants.HF_HUB_CACHE
+    unreachable = None
+    if not _hub_offline():
+        endpoint = hub_constants.ENDPOINT
+        reason = _probe(endpoint)  # no network: use the cache now rather than after minutes of retries
+        if reason is not None:
+            unreachable = f"cannot reach the Hugging Face Hub ({endpoint}: {reason})"
+    local_only = _hub_offline() or unreachable is not None
+    patterns = list(HUB_PATTERNS)
+    if not local_only:
+        try:  # one weights format: safetensors when the repository has it
+            if any(f.endswith(".safetensors") for f in hub.list_repo_files(repo_id, revision=revision)):
+                patterns.remove("pytorch_model*.bin")
+        except Exception:  # noqa: BLE001 - snapshot_download below reports the real problem (or finds the cache)
+            pass
+    try:  # huggingface_hub >= 1.x keeps each commit's file list and says when a cached snapshot lacks files
+        from huggingface_hub.errors import IncompleteSnapshotError as incomplete
+    except ImportError:
+        incomplete = None
+    try:
+        path = Path(hub.snapshot_download(repo_id, revision=revision, allow_patterns=patterns,
+                                          local_files_only=local_only))
+    except LocalEntryNotFoundError as e:
+        if incomplete is not None and isinstance(e, incomplete):  # the cached tree listing names a missing file
+            raise ExportError(f"the Hugging Face cache ({cache}) holds {repo_id!r}{at} only in part: "
+                              f"{_first_line(e)}") from None
+        if unreachable:
+            raise ExportError(f"{unreachable} to download {repo_id!r}{at}, and it is not in the local Hugging Face "
+                              f"cache ({cache}); {advice}") from None
+        if _hub_offline():
+            raise ExportError(f"{repo_id!r}{at} is not in the local Hugging Face cache ({cache}) and HF_HUB_OFFLINE "
+                              f"is set; {advice}") from None
+        raise ExportError(f"could not download {repo_id!r}{at} from the Hub: {_first_line(e)}; {advice}") from None
     except Exception as e:  # RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError, HTTP errors
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ExportError(f"could not download {repo_id!r} from the Hub: {msg}; {advice}") from None
-    return Path(path), _snapshot_revision(Path(path), revision)
+        raise ExportError(f"could not download {repo_id!r}{at} from the Hub: {_first_line(e)}; {advice}") from None
+    if unreachable:
+        print(f"note: {unreachable}; using the cached snapshot {path}", file=sys.stderr)
+    _check_snapshot_links(path, repo_id, at)
+    return path, _snapshot_revision(path, revision)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _check_snapshot_links(snapshot: Path, repo_id: str, at: str) -> None:
+    """A snapshot file is a symlink to ../../blobs/<hash>; one whose blob is gone cannot be read."""
+    dangling = sorted(str(p.relative_to(snapshot)) for p in snapshot.rglob("*") if p.is_symlink() and not p.exists())
+    if dangling:
+        raise ExportError(f"the Hugging Face cache snapshot {snapshot} of {repo_id!r}{at} has file(s) whose blob is "
+                          f"missing: {', '.join(dangling)}; download it again with network (or delete the snapshot)")
 
 
 def _snapshot_revision(path: Path, requested: str | None) -> str | None:
