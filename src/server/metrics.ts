@@ -21,6 +21,7 @@ export class ServerMetrics implements ModelObserver {
   readonly inferences: Counter<'model'>;
   readonly executions: Counter<'model'>;
   readonly queueDepthGauge: Gauge<'model'>;
+  readonly inflightRequests: Gauge<'model'>;
   readonly generatedTokens: Counter<'model'>;
   readonly timeToFirstToken: Histogram<'model'>;
   readonly timePerOutputToken: Histogram<'model'>;
@@ -94,6 +95,12 @@ export class ServerMetrics implements ModelObserver {
       labelNames: ['model'],
       registers,
     });
+    this.inflightRequests = new Gauge({
+      name: `${METRIC_PREFIX}inflight_requests`,
+      help: 'Inference requests of a model being served now (queued, computing or streaming): the per-model load that autoscaling scales on',
+      labelNames: ['model'],
+      registers,
+    });
     this.generatedTokens = new Counter({ name: `${METRIC_PREFIX}generated_tokens_total`, help: 'Text generation: tokens generated (one per forward step of a sequence)', labelNames: ['model'], registers });
     this.timeToFirstToken = new Histogram({
       name: `${METRIC_PREFIX}time_to_first_token_seconds`,
@@ -127,7 +134,7 @@ export class ServerMetrics implements ModelObserver {
     this.cacheHits = new Counter({ name: `${METRIC_PREFIX}model_cache_hits_total`, help: 'Requests that found their model loaded', labelNames: ['model'], registers });
     this.cacheMisses = new Counter({ name: `${METRIC_PREFIX}model_cache_misses_total`, help: 'Requests that had to load their model', labelNames: ['model'], registers });
     this.cacheEvictions = new Counter({ name: `${METRIC_PREFIX}model_cache_evictions_total`, help: 'Models unloaded to stay within MODEL_MEMORY_LIMIT', labelNames: ['model'], registers });
-    this.modelsLoaded = new Gauge({ name: `${METRIC_PREFIX}models_loaded`, help: 'Models loaded and ready', registers });
+    this.modelsLoaded = new Gauge({ name: `${METRIC_PREFIX}models_loaded`, help: 'Model versions loaded and ready', registers });
     this.tokens = new Histogram({
       name: `${METRIC_PREFIX}request_tokens`,
       help: 'Tokens per text request (all texts of the request, special tokens included)',
@@ -243,6 +250,16 @@ export class ServerMetrics implements ModelObserver {
     bytes: (total: number) => this.responseCacheBytes.set(total),
   };
 
+  /** An inference request for `model` began (counted in atenspace_inflight_requests until it ends). */
+  requestStarted(model: string): void {
+    this.inflightRequests.inc({ model });
+  }
+
+  /** The request that `requestStarted` counted has been answered (or failed). */
+  requestEnded(model: string): void {
+    this.inflightRequests.dec({ model });
+  }
+
   request(model: string, outcome: Outcome, seconds: number | undefined): void {
     this.requests.inc({ model, outcome });
     if (seconds !== undefined) this.duration.observe({ model, task: this.taskOf(model), stage: 'total' }, seconds);
@@ -250,14 +267,14 @@ export class ServerMetrics implements ModelObserver {
 
   /** Follow a registry's lifecycle: load times and outcomes, loaded models, evictions. */
   watch(lifecycle: ModelLifecycle): void {
-    lifecycle.on('ready', (model, seconds) => {
+    lifecycle.on('ready', (model, seconds, version) => {
       this.loadDuration.observe({ model, outcome: 'success' }, seconds);
-      this.#loaded.add(model);
+      this.#loaded.add(`${model}\0${version}`);
       this.modelsLoaded.set(this.#loaded.size);
     });
     lifecycle.on('failed', (model, _error, seconds) => this.loadDuration.observe({ model, outcome: 'failure' }, seconds));
-    lifecycle.on('unloaded', (model) => {
-      this.#loaded.delete(model);
+    lifecycle.on('unloaded', (model, version) => {
+      this.#loaded.delete(`${model}\0${version}`);
       this.modelsLoaded.set(this.#loaded.size);
     });
     lifecycle.on('evicted', (model) => this.cacheEvictions.inc({ model }));

@@ -33,16 +33,22 @@ export function disconnectSignal(_request: FastifyRequest, reply: FastifyReply):
   return controller.signal;
 }
 
-/** Run `work` and count its outcome and duration for `model` (when it is a model of the repository). */
+/**
+ * Run `work` and count its outcome and duration for `model` (when it is a model of the repository);
+ * while it runs it is one of the model's in-flight requests (atenspace_inflight_requests).
+ */
 export async function measured<T>(ctx: ServerContext, model: string, work: () => Promise<T>): Promise<T> {
   const started = performance.now();
   let status = 200;
+  const known = ctx.registry.get(model) !== undefined;
+  if (known) ctx.metrics.requestStarted(model);
   try {
     return await work();
   } catch (error) {
     status = toHttp(error).status;
     throw error;
   } finally {
+    if (known) ctx.metrics.requestEnded(model);
     if (ctx.registry.get(model)) ctx.metrics.request(model, outcomeOf(status), (performance.now() - started) / 1000);
   }
 }
