@@ -4,6 +4,7 @@
  */
 import { type DType, type Tensor, type TensorData, numel, zeros } from '../runtime/index.js';
 import type { Manifest, TensorSpec } from './manifest.js';
+import type { StageTrace } from './request-trace.js';
 
 export class InputError extends Error {
   readonly code = 'BAD_INPUT';
@@ -23,6 +24,8 @@ export interface InferItem {
   rows: number;
   /** Sequence length of the padded inputs (0 when none). */
   seq: number;
+  /** The request's trace, when it is traced: gets its queue and compute stages. */
+  trace?: StageTrace;
 }
 
 export function validateInputs(manifest: Manifest, named: Map<string, Tensor>): InferItem {

@@ -13,6 +13,7 @@ import { Batcher, CancelledError, ItemFailure, QueueClosedError, type SubmitOpti
 import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule } from '../../runtime/index.js';
 import { type Manifest, sectionOf } from '../manifest.js';
 import type { ModelObserver } from '../observer.js';
+import { currentTrace } from '../request-trace.js';
 import { batchKey, type InferItem, joinBatch, splitBatch, validateInputs } from '../tensor-batch.js';
 import { chooseBatch, holdMs } from './batch-policy.js';
 import { CostModel } from './cost-model.js';
@@ -205,6 +206,8 @@ export class ModelEngine {
   /** One request of named tensors through the batch queue; outputs by name. */
   async infer(named: Map<string, Tensor>, submit: SubmitOptions = {}): Promise<Map<string, Tensor>> {
     const item = validateInputs(this.manifest, named);
+    const trace = currentTrace();
+    if (trace) item.trace = trace;
     this.#used();
     this.#arrived(item.rows);
     try {
@@ -336,7 +339,14 @@ export class ModelEngine {
         }
       }
     }
-    this.#observer.stage(this.name, 'compute', (performance.now() - t0) / 1000);
+    const t1 = performance.now();
+    this.#observer.stage(this.name, 'compute', (t1 - t0) / 1000);
+    for (let i = 0; i < items.length; i++) {
+      const trace = items[i]!.trace;
+      if (!trace) continue;
+      trace.stage('queue', t0 - queueMs[i]!, t0);
+      trace.stage('compute', t0, t1, { batch_size: rows });
+    }
     this.#stats.executions++;
     this.#stats.inferences += rows;
     this.#observer.batchExecuted(this.name, rows, items.length);
