@@ -64,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the verification bound (absolute for float32, relative factor otherwise)")
     e.add_argument("--no-past", dest="past", action="store_false",
                    help="text-generation: do not export the incremental-decoding module")
-    e.add_argument("--force", action="store_true", help="replace OUT/NAME if it exists")
+    e.add_argument("--version", dest="model_version", type=_positive_int, metavar="N",
+                   help="write a numbered version folder OUT/NAME/N (the server's version policy picks what it serves)")
+    e.add_argument("--format", default="torchscript", choices=("torchscript", "pt2"),
+                   help="torchscript (model.pt, the default) or pt2 (torch.export + AOTInductor: model.pt2)")
+    e.add_argument("--force", action="store_true", help="replace OUT/NAME (or OUT/NAME/N) if it exists")
 
     v = sub.add_parser("verify", help="re-check exported folders against their sources",
                        description="Re-check each FOLDER against the source recorded in its manifest: file hashes, "
@@ -73,9 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("folders", type=Path, nargs="+", metavar="FOLDER", help="exported model folder(s), e.g. models/NAME")
     v.add_argument("--tolerance", type=float, help="override the verification bound")
 
-    d = sub.add_parser("demo", help="build tiny random-init models of every family and export them (offline)")
+    d = sub.add_parser("demo", help="export one demo model per task: tiny random-init ones (offline) or pretrained ones")
     d.add_argument("--out", default="models", type=Path, help="folder holding model folders (default: models)")
     d.add_argument("--force", action="store_true", help="re-export demo models that already exist")
+    d.add_argument("--weights", default="random", choices=("random", "pretrained", "auto", "none"),
+                   help="random: tiny random-init checkpoints built here (default); pretrained: real ones from the "
+                        "Hub; auto: pretrained when the Hub answers (DEMO_MODELS and HF_HUB_OFFLINE decide first)")
     return parser
 
 
@@ -87,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
             source=args.source, task=args.task, name=args.name, out=args.out, dtype=args.dtype,
             quantize=args.quantize, device=args.device, max_length=args.max_length, revision=args.revision,
             max_batch_size=args.max_batch_size, pooling=args.pooling, normalize=args.normalize,
-            tolerance=args.tolerance, force=args.force, past=args.past,
+            tolerance=args.tolerance, force=args.force, past=args.past, version=args.model_version,
+            format=args.format,
         )
         export(request)
-        print(f"wrote {args.out / args.name}")
+        print(f"wrote {args.out / args.name}" + (f"/{args.model_version}" if args.model_version else ""))
         return 0
     if args.command == "verify":
         from .export import verify_folder
@@ -107,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo(args.out, force=args.force)
+        run_demo(args.out, force=args.force, weights=args.weights)
         return 0
     raise AssertionError(args.command)
 

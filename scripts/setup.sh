@@ -48,10 +48,12 @@ echo "built dist/"
 
 if [ -f exporter/__main__.py ]; then
   say "Demo models"
-  if compgen -G "models/*/atenspace.json" >/dev/null; then
-    echo "models/ already holds models: $(ls -d models/*/ | xargs -n1 basename | tr '\n' ' ')"
+  # Pretrained ones from the Hugging Face Hub when it answers within a few seconds (HF_ENDPOINT,
+  # never with HF_HUB_OFFLINE), the random-init set otherwise; DEMO_MODELS=random|pretrained|none decides instead.
+  if [ -z "${DEMO_MODELS:-}" ] && compgen -G "models/*/atenspace.json" >/dev/null; then
+    echo "models/ already holds models: $(ls -d models/*/ | xargs -n1 basename | tr '\n' ' ')(DEMO_MODELS=pretrained or random re-exports the demo set)"
   else
-    python3 -m exporter demo --out models
+    python3 -m exporter demo --out models --weights auto
   fi
 fi
 
