@@ -10,12 +10,15 @@ import { runtimeInfo, type RuntimeInfo } from '../runtime/index.js';
 
 export const METRIC_PREFIX = 'atenspace_';
 
+/** The front end a request came in through (the `protocol` label of atenspace_requests_total). */
+export type Protocol = 'http' | 'grpc';
+
 // 25 µs to ~26 s, doubling: covers a tiny model's queue wait and a cold load alike.
 const SECONDS_BUCKETS = exponentialBuckets(0.000025, 2, 21);
 
 export class ServerMetrics implements ModelObserver {
   readonly registry = new Registry();
-  readonly requests: Counter<'model' | 'outcome'>;
+  readonly requests: Counter<'model' | 'outcome' | 'protocol'>;
   readonly duration: Histogram<'model' | 'task' | 'stage'>;
   readonly batchSize: Histogram<'model'>;
   readonly inferences: Counter<'model'>;
@@ -59,8 +62,8 @@ export class ServerMetrics implements ModelObserver {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
     this.requests = new Counter({
       name: `${METRIC_PREFIX}requests_total`,
-      help: 'Inference requests by model and outcome (success, client_error, server_error, rejected, timeout, cancelled)',
-      labelNames: ['model', 'outcome'],
+      help: 'Inference requests by model and outcome (success, client_error, server_error, rejected, timeout, cancelled) and protocol (http, grpc)',
+      labelNames: ['model', 'outcome', 'protocol'],
       registers,
     });
     this.duration = new Histogram({
@@ -260,8 +263,8 @@ export class ServerMetrics implements ModelObserver {
     this.inflightRequests.dec({ model });
   }
 
-  request(model: string, outcome: Outcome, seconds: number | undefined): void {
-    this.requests.inc({ model, outcome });
+  request(model: string, outcome: Outcome, seconds: number | undefined, protocol: Protocol = 'http'): void {
+    this.requests.inc({ model, outcome, protocol });
     if (seconds !== undefined) this.duration.observe({ model, task: this.taskOf(model), stage: 'total' }, seconds);
   }
 

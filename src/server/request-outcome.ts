@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import type { Outcome } from '../models/observer.js';
 import type { ServerContext } from './context.js';
+import type { Protocol } from './metrics.js';
 import { toHttp } from './http-errors.js';
 import { ErrorResponse } from './schemas.js';
 
@@ -36,8 +37,9 @@ export function disconnectSignal(_request: FastifyRequest, reply: FastifyReply):
 /**
  * Run `work` and count its outcome and duration for `model` (when it is a model of the repository);
  * while it runs it is one of the model's in-flight requests (atenspace_inflight_requests).
+ * `protocol` labels the count: the front end it came through.
  */
-export async function measured<T>(ctx: ServerContext, model: string, work: () => Promise<T>): Promise<T> {
+export async function measured<T>(ctx: ServerContext, model: string, work: () => Promise<T>, protocol: Protocol = 'http'): Promise<T> {
   const started = performance.now();
   let status = 200;
   const known = ctx.registry.get(model) !== undefined;
@@ -49,6 +51,6 @@ export async function measured<T>(ctx: ServerContext, model: string, work: () =>
     throw error;
   } finally {
     if (known) ctx.metrics.requestEnded(model);
-    if (ctx.registry.get(model)) ctx.metrics.request(model, outcomeOf(status), (performance.now() - started) / 1000);
+    if (ctx.registry.get(model)) ctx.metrics.request(model, outcomeOf(status), (performance.now() - started) / 1000, protocol);
   }
 }
