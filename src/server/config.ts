@@ -11,6 +11,13 @@ export interface ServerConfig extends RequestLimits {
   modelRepository: string;
   port: number;
   host: string;
+  /** gRPC port (KServe v2 over gRPC); 0: no gRPC server. */
+  grpcPort: number;
+  grpcMaxMessageBytes: number;
+  /** Tracing (OpenTelemetry, standard variable names): on when an OTLP endpoint is set. */
+  otlpEndpoint: string | undefined;
+  otlpTracesEndpoint: string | undefined;
+  serviceName: string;
   /** 'all', 'none' or a list of model names to load at start-up. */
   loadModels: 'all' | 'none' | string[];
   lazyLoad: boolean;
@@ -74,6 +81,12 @@ function optionalInteger(min: number, max?: number) {
   return (value: string, name: string) => (value === '' || value === 'auto' ? undefined : parse(value, name));
 }
 
+function optionalUrl(value: string, name: string): string | undefined {
+  if (value.trim() === '') return undefined;
+  if (!URL.canParse(value) || !/^https?:$/.test(new URL(value).protocol)) throw new ConfigError(`${name} must be an http(s) URL, got '${value}'`);
+  return value;
+}
+
 function boolean(value: string, name: string): boolean {
   if (/^(1|true|yes|on)$/i.test(value)) return true;
   if (/^(0|false|no|off)$/i.test(value)) return false;
@@ -93,6 +106,11 @@ const SETTINGS: Setting[] = [
   { key: 'modelRepository', env: 'MODEL_REPOSITORY', flag: 'model-repository', default: './models', help: 'folder of exported models', parse: (v) => v },
   { key: 'port', env: 'PORT', flag: 'port', default: '8080', help: 'HTTP port', parse: integer(0, 65535) },
   { key: 'host', env: 'HOST', flag: 'host', default: '0.0.0.0', help: 'address to listen on', parse: (v) => v },
+  { key: 'grpcPort', env: 'GRPC_PORT', flag: 'grpc-port', default: '8081', help: 'gRPC port: KServe v2 GRPCInferenceService, grpc.health.v1 and reflection (0: off)', parse: integer(0, 65535) },
+  { key: 'grpcMaxMessageBytes', env: 'GRPC_MAX_MESSAGE_BYTES', flag: 'grpc-max-message-bytes', default: '16MiB', help: 'largest gRPC request message (RESOURCE_EXHAUSTED beyond)', parse: parseBytes },
+  { key: 'otlpEndpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', flag: 'otel-exporter-otlp-endpoint', default: '', help: 'OpenTelemetry collector base URL: traces are exported over OTLP/HTTP (protobuf) to {url}/v1/traces (empty: tracing off)', parse: optionalUrl },
+  { key: 'otlpTracesEndpoint', env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', flag: 'otel-exporter-otlp-traces-endpoint', default: '', help: 'full OTLP/HTTP URL for traces (wins over OTEL_EXPORTER_OTLP_ENDPOINT)', parse: optionalUrl },
+  { key: 'serviceName', env: 'OTEL_SERVICE_NAME', flag: 'otel-service-name', default: 'atenspace-serve', help: 'service.name of the exported spans', parse: (v) => v || 'atenspace-serve' },
   {
     key: 'loadModels',
     env: 'LOAD_MODELS',
