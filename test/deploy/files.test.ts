@@ -243,11 +243,11 @@ t.test('the addon is rpath-linked to torch/lib, so /opt/venv keeps one path in b
 t.test('docker-compose.yml: docker-compose config accepts it (and every profile)', async (t) => {
   const bin = systemBinary('/usr/bin/docker-compose');
   if (bin.skip) return t.pass('docker-compose config', { skip: bin.skip });
-  for (const profile of [[], ['--profile', 'gpu']]) {
+  for (const profile of [[], ['--profile', 'gpu'], ['--profile', 'cluster']]) {
     const res = spawnSync(bin.path, [...profile, '-f', 'docker-compose.yml', 'config'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent.sock' } });
     t.equal(res.status, 0, `docker-compose ${profile.join(' ')} config: ${res.stderr.slice(0, 1500)}`);
     const normalised = parseYaml(res.stdout);
-    t.same(Object.keys(normalised.services).sort(), ['atenspace', 'atenspace-gpu', 'grafana', 'prometheus']);
+    t.same(Object.keys(normalised.services).sort(), ['atenspace', 'atenspace-gpu', 'atenspace-replica', 'grafana', 'nginx', 'postgres', 'prometheus']);
   }
   const broken = spawnSync(bin.path, ['-f', '-', 'config'], { cwd: repoRoot, input: 'services:\n  a:\n    image: x\n    portz: [1]\n', encoding: 'utf8', timeout: 60_000 });
   t.not(broken.status, 0, 'and rejects an invalid file (the check is live)');
@@ -305,7 +305,7 @@ t.test('docker-compose.yml names only paths, ports, settings and build args that
 
   const hostPorts = Object.values(services).flatMap((s: any) => (s.ports ?? []).map((p: string) => String(p).split(':')[0]));
   t.same(hostPorts.sort(), [...new Set(hostPorts)].sort(), `host ports are distinct (${hostPorts.join(', ')})`);
-  t.same(hostPorts.sort(), ['3000', '8080', '8081', '9090'].sort());
+  t.same(hostPorts.sort(), ['3000', '8080', '8081', '8088', '9090'].sort());
 
   const namedVolumes = new Set(Object.keys(compose.volumes ?? {}));
   for (const [name, service] of Object.entries(services)) {
