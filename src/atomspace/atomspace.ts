@@ -5,6 +5,10 @@
  * space, one vector. Every change is applied in memory and acknowledged only once its journal
  * record is on disk; a change whose record cannot be written (disk full, read-only) is undone
  * in memory and refused with STORAGE_UNAVAILABLE, and the next write tries the disk again.
+ *
+ * With a shared store (store/shared-store.ts, e.g. PostgreSQL) instead of the journal, the
+ * store is the system of record: a change is committed there first (ids and uniqueness are
+ * the store's) and then applied here through the same replay, as are other replicas' changes.
  * Knows nothing of HTTP.
  */
 import { resolve } from 'node:path';
@@ -15,6 +19,7 @@ import { Journal, type JournalObserver, type JournalRecord, SNAPSHOT_VECTOR_BYTE
 import { AtomTable, ShardedMap } from './atom-table.js';
 import { TypeHierarchy, type TypeDefinition } from './types.js';
 import { UndoLog } from './undo-log.js';
+import type { SharedStore, SharedStoreStatus, StoreItem } from './store/shared-store.js';
 
 export interface TruthValue {
   strength: number;
@@ -147,7 +152,9 @@ export class AtomSpace {
   readonly #incoming = new AtomTable<Set<number>>();
   readonly #spaces = new Map<string, EmbeddingSpace>();
   readonly #countByType = new Map<string, number>();
-  readonly #journal: Journal;
+  /** The embedded store; undefined with a shared one. */
+  readonly #journal: Journal | undefined;
+  readonly #shared: SharedStore | undefined;
   readonly #snapshotBytes: number;
   #nextId = 1;
   #snapshotting: Promise<void> | undefined;
@@ -155,10 +162,41 @@ export class AtomSpace {
   /** No automatic snapshot before this time (set when one fails). */
   #snapshotRetryAt = 0;
 
-  private constructor(options: AtomSpaceOptions) {
+  private constructor(options: AtomSpaceOptions | { types?: TypeDefinition[]; store: SharedStore }) {
     this.types = new TypeHierarchy(options.types ?? []);
-    this.#journal = new Journal(options.dataDir, options.journalObserver);
-    this.#snapshotBytes = options.snapshotBytes ?? 64 * 2 ** 20;
+    if ('store' in options) {
+      this.#shared = options.store;
+      this.#snapshotBytes = 0;
+    } else {
+      this.#journal = new Journal(options.dataDir, options.journalObserver);
+      this.#snapshotBytes = options.snapshotBytes ?? 64 * 2 ** 20;
+    }
+  }
+
+  /**
+   * Open the AtomSpace kept in a shared store: its schema is migrated, everything is loaded,
+   * and memory follows the store's change stream from then on.
+   */
+  static async openShared(options: { types?: TypeDefinition[]; store: SharedStore }): Promise<{ atomspace: AtomSpace; recovered: { atoms: number; truncatedBytes: number; migrated: number[] } }> {
+    const space = new AtomSpace(options);
+    const { migrated } = await options.store.open({ apply: (records) => space.applyCommitted(records) });
+    return { atomspace: space, recovered: { atoms: space.#atoms.size, truncatedBytes: 0, migrated } };
+  }
+
+  /** Apply changes a shared store committed (this replica's or another's). */
+  applyCommitted(records: JournalRecord[]): void {
+    if (!this.#shared) throw new Error('only an AtomSpace kept in a shared store applies committed changes');
+    for (const record of records) this.#replay(record);
+  }
+
+  /** 'journal', or the shared store's description. */
+  get store(): string {
+    return this.#shared ? this.#shared.description : 'journal';
+  }
+
+  /** A shared store's connection and how stale memory may be; undefined with the journal. */
+  storeStatus(): SharedStoreStatus | undefined {
+    return this.#shared?.status();
   }
 
   /**
@@ -168,7 +206,7 @@ export class AtomSpace {
    */
   static async open(options: AtomSpaceOptions): Promise<{ atomspace: AtomSpace; recovered: { atoms: number; truncatedBytes: number; storageError?: string } }> {
     const space = new AtomSpace(options);
-    const recovered = await space.#journal.recover();
+    const recovered = await space.#journal!.recover();
     for (const record of [...(recovered.snapshot ?? []), ...recovered.journal]) space.#replay(record);
     const storageError = recovered.storageError === undefined ? undefined : storageUnavailable(options.dataDir, 'open its journal', recovered.storageError, 'writes are refused until it can').message;
     return { atomspace: space, recovered: { atoms: space.#atoms.size, truncatedBytes: recovered.truncatedBytes, ...(storageError ? { storageError } : {}) } };
@@ -179,7 +217,7 @@ export class AtomSpace {
   }
 
   get journalBytes(): number {
-    return this.#journal.bytes;
+    return this.#journal?.bytes ?? 0;
   }
 
   countsByType(): Map<string, number> {
@@ -268,12 +306,19 @@ export class AtomSpace {
         else this.#validateLink(item.link);
       }
     }
+    if (this.#shared) return this.#shared.addBatch(items.map((item) => this.#storeItem(item)));
     const results = await this.#write((change) => items.map((item) => ('node' in item ? this.#applyNode(item.node, change) : this.#applyLink(item.link, change))));
     // A concurrent removal may have taken the atom away while this write was being flushed: answer the atom as written.
     return results.map((r) => ({ atom: copy(this.#atoms.get(r.atom.id) ?? r.atom), created: r.created }));
   }
 
   async update(id: number, change: { tv?: TruthValue; av?: Partial<AttentionValue> }): Promise<Atom> {
+    if (this.#shared) {
+      const tv = checkTv(change.tv);
+      const av = checkAv(change.av, DEFAULT_AV) && change.av;
+      if (!tv && !av) throw new AtomSpaceError('BAD_ATOM', 'nothing to update: give tv and/or av');
+      return this.#shared.update(id, { ...(tv ? { tv } : {}), ...(av ? { av } : {}) });
+    }
     const atom = this.#atoms.get(id);
     if (!atom) throw new AtomSpaceError('ATOM_NOT_FOUND', `no atom ${id}`);
     const tv = checkTv(change.tv);
@@ -286,6 +331,7 @@ export class AtomSpace {
 
   /** Remove an atom; refused when links contain it, unless recursive (then they go too). */
   async remove(id: number, recursive: boolean): Promise<number[]> {
+    if (this.#shared) return this.#shared.remove(id, recursive);
     if (!this.#atoms.has(id)) throw new AtomSpaceError('ATOM_NOT_FOUND', `no atom ${id}`);
     const incoming = this.#incoming.get(id);
     if (incoming?.size && !recursive) {
@@ -303,6 +349,10 @@ export class AtomSpace {
   }
 
   async setEmbedding(id: number, input: EmbeddingInput): Promise<void> {
+    if (this.#shared) {
+      this.#checkEmbedding(input);
+      return this.#shared.setEmbedding(id, { space: input.space, model: input.model, vector: Float32Array.from(input.vector) });
+    }
     const atom = this.#atoms.get(id);
     if (!atom) throw new AtomSpaceError('ATOM_NOT_FOUND', `no atom ${id}`);
     this.#checkEmbedding(input);
@@ -318,7 +368,8 @@ export class AtomSpace {
 
   async close(): Promise<void> {
     await this.#snapshotting?.catch(() => undefined);
-    await this.#journal.close();
+    await this.#journal?.close();
+    await this.#shared?.close();
   }
 
   /**
@@ -326,17 +377,19 @@ export class AtomSpace {
    * written it rejects with STORAGE_UNAVAILABLE; nothing is lost and writes go on.
    */
   async snapshot(): Promise<void> {
+    const journal = this.#journal;
+    if (!journal) return; // a shared store keeps everything itself
     if (this.#snapshotting) return this.#snapshotting;
     // The state as of now, in O(spaces): atoms are read later, through #frozen; vector rows
     // never change once written (only their row-to-atom map does, which is copied here).
     const frozen: Frozen = { nextId: this.#nextId, before: new Map() };
     const spaces = [...this.#spaces.values()].map((s) => s.capture());
     this.#frozen = frozen;
-    this.#snapshotting = this.#journal
+    this.#snapshotting = journal
       .snapshot(this.#snapshotChunks(frozen, spaces))
       .catch((error: unknown) => {
         this.#snapshotRetryAt = Date.now() + SNAPSHOT_RETRY_MS;
-        throw storageUnavailable(this.#journal.dir, 'write a snapshot', error, 'nothing was lost: the journals are kept');
+        throw storageUnavailable(journal.dir, 'write a snapshot', error, 'nothing was lost: the journals are kept');
       })
       .finally(() => {
         this.#frozen = undefined;
@@ -373,16 +426,17 @@ export class AtomSpace {
   }
 
   async #commit(change: Change): Promise<void> {
+    const journal = this.#journal!;
     try {
       // The journal undoes the change (and every later one) before this rejects. A change
       // that wrote nothing still waits for the earlier ones it may have answered from.
-      if (change.records.length) await this.#journal.append(change.records, () => change.undo.rollback());
-      else await this.#journal.sync();
+      if (change.records.length) await journal.append(change.records, () => change.undo.rollback());
+      else await journal.sync();
     } catch (error) {
-      throw storageUnavailable(this.#journal.dir, 'write its journal', error, 'the change was not applied');
+      throw storageUnavailable(journal.dir, 'write its journal', error, 'the change was not applied');
     }
-    const due = Math.max(this.#snapshotBytes, this.#journal.snapshotBytes);
-    if (change.records.length && this.#journal.bytes > due && !this.#snapshotting && Date.now() >= this.#snapshotRetryAt) {
+    const due = Math.max(this.#snapshotBytes, journal.snapshotBytes);
+    if (change.records.length && journal.bytes > due && !this.#snapshotting && Date.now() >= this.#snapshotRetryAt) {
       // Compact tombstoned rows while we are at it; queries in flight keep their arrays.
       for (const s of this.#spaces.values()) if (s.tombstones > s.size) s.compact();
       void this.snapshot().catch(() => undefined);
@@ -418,9 +472,27 @@ export class AtomSpace {
       throw new AtomSpaceError('BAD_ATOM', 'a link needs 1 to 1024 outgoing atom ids');
     }
     for (const id of input.outgoing) {
-      if (!Number.isInteger(id) || !this.#atoms.has(id)) throw new AtomSpaceError('ATOM_NOT_FOUND', `outgoing atom ${id} does not exist`);
+      // A shared store checks existence itself: another replica's atom may not have reached this one yet.
+      if (!Number.isInteger(id) || (!this.#shared && !this.#atoms.has(id))) throw new AtomSpaceError('ATOM_NOT_FOUND', `outgoing atom ${id} does not exist`);
     }
     checkTv(input.tv);
+  }
+
+  /** A checked item as a shared store takes it: vectors as float32, an unordered link's outgoing sorted. */
+  #storeItem(item: { node: NodeInput } | { link: LinkInput }): StoreItem {
+    if ('node' in item) {
+      const { type, name, tv, embeddings } = item.node;
+      return {
+        node: {
+          type,
+          name,
+          ...(tv ? { tv: checkTv(tv)! } : {}),
+          ...(embeddings?.length ? { embeddings: embeddings.map((e) => ({ space: e.space, model: e.model, vector: e.vector instanceof Float32Array ? e.vector : Float32Array.from(e.vector) })) } : {}),
+        },
+      };
+    }
+    const { type, outgoing, tv } = item.link;
+    return { link: { type, outgoing: this.types.isUnordered(type) ? [...outgoing].sort((a, b) => a - b) : [...outgoing], ...(tv ? { tv: checkTv(tv)! } : {}) } };
   }
 
   #applyNode(input: NodeInput, change: Change): { atom: Atom; created: boolean } {

@@ -12,6 +12,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { readFile } from 'node:fs/promises';
 
 import { AtomSpace } from '../atomspace/atomspace.js';
+import { PostgresStore } from '../atomspace/postgres-store.js';
 import { SimilaritySearch } from '../atomspace/similarity.js';
 import type { TypeDefinition } from '../atomspace/types.js';
 import { ModelRegistry } from '../models/registry.js';
@@ -99,12 +100,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   registry.lifecycle.on('ready', (model) => responseCache.dropModel(model));
   const tasks = new TaskRuntime(registry, metrics, config);
 
-  const { atomspace, recovered } = await AtomSpace.open({
-    dataDir: config.dataDir,
-    types: await readAtomTypes(config.atomTypes),
-    snapshotBytes: config.snapshotBytes,
-    journalObserver: metrics.journal,
-  });
+  const { atomspace, recovered } = await openAtomSpace(config, metrics, app.log);
   metrics.atomCounts = () => atomspace.countsByType();
   metrics.deviceMemoryOf = deviceMemory;
   const similarity = new SimilaritySearch(atomspace, {
@@ -115,7 +111,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
 
   let startupDone = config.loadModels === 'none';
   const context: ServerContext = { config, registry, metrics, tasks, responseCache, atomspace, similarity, startupDone: () => startupDone };
-  app.log.info({ dataDir: config.dataDir, atoms: recovered.atoms, truncatedBytes: recovered.truncatedBytes }, 'atomspace recovered');
+  app.log.info({ store: atomspace.store, ...(config.atomspaceStore === 'journal' ? { dataDir: config.dataDir } : {}), atoms: recovered.atoms, truncatedBytes: recovered.truncatedBytes }, 'atomspace recovered');
   if (recovered.storageError) app.log.warn({ dataDir: config.dataDir, err: recovered.storageError }, 'the AtomSpace data directory cannot be written: atom writes answer 503 until it can');
 
   app.setErrorHandler((error, request, reply) => errorHandler(namingLimits(error, config), request, reply));
@@ -230,6 +226,23 @@ async function registerLoadShedding(app: FastifyInstance, config: ServerConfig):
       return body as unknown as void;
     },
   });
+}
+
+/** The AtomSpace in the store ATOMSPACE_STORE names: the journal in DATA_DIR, or PostgreSQL at DATABASE_URL. */
+async function openAtomSpace(config: ServerConfig, metrics: ServerMetrics, log: FastifyInstance['log']): Promise<{ atomspace: AtomSpace; recovered: { atoms: number; truncatedBytes: number; storageError?: string } }> {
+  const types = await readAtomTypes(config.atomTypes);
+  if (config.atomspaceStore === 'journal') return AtomSpace.open({ dataDir: config.dataDir, types, snapshotBytes: config.snapshotBytes, journalObserver: metrics.journal });
+  const store = new PostgresStore({ connectionString: config.databaseUrl!, poolSize: config.pgPoolSize, log: { info: (f, m) => log.info(f, m), warn: (f, m) => log.warn(f, m) } });
+  try {
+    const opened = await AtomSpace.openShared({ types, store });
+    if (opened.recovered.migrated.length) log.info({ store: store.description, versions: opened.recovered.migrated }, 'atomspace schema migrated');
+    return opened;
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    const code = (error as { code?: string }).code;
+    if (code === 'BAD_ATOM_TYPE') throw error;
+    throw new ConfigError(`the AtomSpace cannot be loaded from PostgreSQL at ${store.description}: ${(error as Error).message}`);
+  }
 }
 
 /** Extra atom types from the ATOM_TYPES file, if any. */

@@ -33,6 +33,9 @@ export interface ServerConfig extends RequestLimits {
   responseCacheSize: number;
   embedModel: string | undefined;
   dataDir: string;
+  atomspaceStore: 'journal' | 'postgres';
+  databaseUrl: string | undefined;
+  pgPoolSize: number;
   atomTypes: string | undefined;
   snapshotBytes: number;
   approximateFrom: number;
@@ -148,6 +151,19 @@ const SETTINGS: Setting[] = [
   { key: 'responseCacheSize', env: 'RESPONSE_CACHE_SIZE', flag: 'response-cache-size', default: '0', help: 'bytes of finished responses cached per server, LRU (0: off); never for sampling', parse: parseBytes },
   { key: 'embedModel', env: 'EMBED_MODEL', flag: 'embed-model', default: '', help: 'model for /embed, /tokenize and /v1/embeddings requests that name none (default: the first embedding model)', parse: (v) => v || undefined },
   { key: 'dataDir', env: 'DATA_DIR', flag: 'data-dir', default: './data', help: "the AtomSpace's journal and snapshots", parse: (v) => v },
+  {
+    key: 'atomspaceStore',
+    env: 'ATOMSPACE_STORE',
+    flag: 'atomspace-store',
+    default: 'journal',
+    help: "where the AtomSpace is kept: journal (DATA_DIR, one process) or postgres (DATABASE_URL, shared by replicas; memory is a cache)",
+    parse: (v, name) => {
+      if (v !== 'journal' && v !== 'postgres') throw new ConfigError(`${name} must be journal or postgres, got '${v}'`);
+      return v;
+    },
+  },
+  { key: 'databaseUrl', env: 'DATABASE_URL', flag: 'database-url', default: '', help: 'PostgreSQL URL for ATOMSPACE_STORE=postgres: postgres://user:password@host:5432/db', parse: (v) => v || undefined },
+  { key: 'pgPoolSize', env: 'PG_POOL_SIZE', flag: 'pg-pool-size', default: '10', help: 'PostgreSQL connections per server (the change listener takes one more)', parse: integer(1, 1000) },
   { key: 'atomTypes', env: 'ATOM_TYPES', flag: 'atom-types', default: '', help: 'JSON file of extra atom types: [{"name", "parent", "unordered"?}]', parse: (v) => v || undefined },
   { key: 'snapshotBytes', env: 'SNAPSHOT_BYTES', flag: 'snapshot-bytes', default: '64MiB', help: 'journal size that triggers a snapshot (and drops older journals)', parse: parseBytes },
   { key: 'approximateFrom', env: 'APPROXIMATE_FROM', flag: 'approximate-from', default: '100000', help: 'vectors in a space from which /atoms/similar uses the HNSW index unless exact is asked (0: always)', parse: integer(0, 2 ** 31) },
@@ -211,6 +227,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     const fromFlag = values[s.flag];
     const raw = typeof fromFlag === 'string' ? fromFlag : env[s.env] ?? s.default;
     config[s.key] = s.parse(raw, typeof fromFlag === 'string' ? `--${s.flag}` : s.env);
+  }
+  if (config.atomspaceStore === 'postgres') {
+    if (!config.databaseUrl) throw new ConfigError('ATOMSPACE_STORE=postgres needs DATABASE_URL (postgres://user:password@host:5432/db)');
+    let url: URL | undefined;
+    try {
+      url = new URL(config.databaseUrl as string);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !/^postgres(ql)?:$/.test(url.protocol)) throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
   return config as unknown as ServerConfig;
 }
