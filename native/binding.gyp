@@ -16,7 +16,11 @@
         "src/errors.cc",
         "src/worker_pool.cc",
         "src/tensor_codec.cc",
-        "src/script_module.cc",
+        "src/device.cc",
+        "src/loaded_model.cc",
+        "src/torchscript_model.cc",
+        "src/aoti_model.cc",
+        "src/model_handle.cc",
         "src/runtime_info.cc",
         "src/similarity.cc"
       ],

@@ -1,11 +1,11 @@
-// Entry point: registers the runtime functions and the ScriptModule class.
+// Entry point: registers the runtime functions and the ModelHandle class.
 #include "addon.h"
 
 #include <algorithm>
 #include <thread>
 
 #include "runtime_info.h"
-#include "script_module.h"
+#include "model_handle.h"
 #include "similarity.h"
 
 namespace atenspace {
@@ -34,7 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // left running into LibTorch's static destructors.
   env.AddCleanupHook([addon] { addon->Stop(); });
   InitRuntimeInfo(env, exports);
-  ScriptModule::Init(env, exports);
+  ModelHandle::Init(env, exports);
   InitSimilarity(env, exports);
   return exports;
 }

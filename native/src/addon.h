@@ -28,7 +28,7 @@ class Addon {
   void Stop() { dispatcher_.Stop(); }
 
   RuntimeOptions options;
-  Napi::FunctionReference script_module_constructor;
+  Napi::FunctionReference model_handle_constructor;
 
  private:
   Dispatcher dispatcher_;

@@ -10,7 +10,7 @@
 
 #include "addon.h"
 #include "errors.h"
-#include "script_module.h"
+#include "loaded_model.h"
 #include "tensor_codec.h"
 
 #if defined(__GLIBC__)
@@ -40,7 +40,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("interOpThreads", Napi::Number::New(env, at::get_num_interop_threads()));
   out.Set("workerThreads", Napi::Number::New(env, static_cast<double>(addon.worker_count())));
   out.Set("started", Napi::Boolean::New(env, addon.started()));
-  out.Set("liveModules", Napi::Number::New(env, static_cast<double>(LoadedModule::LiveCount())));
+  out.Set("liveModules", Napi::Number::New(env, static_cast<double>(LoadedModel::LiveCount())));
   const LiveTensorCounts tensors = LiveTensors();
   out.Set("liveTensors", Napi::Number::New(env, static_cast<double>(tensors.outputs)));
   out.Set("liveTensorBytes", Napi::Number::New(env, static_cast<double>(tensors.output_bytes)));

@@ -16,9 +16,10 @@ export interface NativeSchema {
   returns: string[];
 }
 
-export interface NativeScriptModule {
+export interface NativeModelHandle {
   readonly device: string;
   readonly path: string;
+  readonly format: 'torchscript' | 'pt2';
   readonly disposed: boolean;
   forward(inputs: TorchArgument[] | Record<string, TorchArgument>): Promise<TorchValue>;
   schema(): NativeSchema;
@@ -43,7 +44,7 @@ export interface NativeInfo {
 }
 
 export interface NativeAddon {
-  load(path: string, device: string): Promise<NativeScriptModule>;
+  load(path: string, device: string, format?: 'torchscript' | 'pt2'): Promise<NativeModelHandle>;
   info(): NativeInfo;
   configure(options: { workers?: number; intraOpThreads?: number; interOpThreads?: number }): NativeInfo;
   cudaMemory(device: number): { allocated: number; reserved: number } | null;

@@ -1,5 +1,5 @@
 /** Typed facade over the native LibTorch addon. */
-export { TorchScriptModule, type DeviceSpec, type ForwardSchema } from './script-module.js';
+export { MODEL_FORMATS, ModelHandle, TorchScriptModule, type DeviceSpec, type ForwardSchema, type LoadOptions, type ModelFormat } from './model-handle.js';
 export { configureRuntime, cudaMemory, runtimeInfo, trimMemory, trimMemoryAsync, trimMemoryEvery, type RuntimeInfo, type RuntimeOptions } from './runtime.js';
 export { addonPath } from './addon.js';
 export { topK, type TopKRequest, type TopKResult } from './similarity.js';

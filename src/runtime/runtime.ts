@@ -6,7 +6,7 @@ import { fromNative } from './errors.js';
  * What the runtime reports: the LibTorch version the addon was built against, whether it was
  * compiled with CUDA and sees devices, LibTorch's intra/inter-op threads, the addon's worker
  * threads, whether it has started (thread counts are fixed from then on), how many
- * TorchScript modules are alive (loaded, not yet freed), and the tensors alive at the JS
+ * models (TorchScript or .pt2) are alive (loaded, not yet freed), and the tensors alive at the JS
  * boundary, process-wide: `liveTensors` / `liveTensorBytes` are forward outputs whose
  * ArrayBuffers JS still holds (freed when the GC collects them; empty tensors are not counted),
  * `liveInputTensors` / `liveInputTensorBytes` are inputs copied in from JS and not yet freed
