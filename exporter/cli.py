@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the verification bound (absolute for float32, relative factor otherwise)")
     e.add_argument("--no-past", dest="past", action="store_false",
                    help="text-generation: do not export the incremental-decoding module")
+    e.add_argument("--format", default="torchscript", choices=("torchscript", "pt2"),
+                   help="torchscript (model.pt, the default) or pt2 (torch.export + AOTInductor: model.pt2)")
     e.add_argument("--force", action="store_true", help="replace OUT/NAME if it exists")
 
     v = sub.add_parser("verify", help="re-check exported folders against their sources",
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             source=args.source, task=args.task, name=args.name, out=args.out, dtype=args.dtype,
             quantize=args.quantize, device=args.device, max_length=args.max_length, revision=args.revision,
             max_batch_size=args.max_batch_size, pooling=args.pooling, normalize=args.normalize,
-            tolerance=args.tolerance, force=args.force, past=args.past,
+            tolerance=args.tolerance, force=args.force, past=args.past, format=args.format,
         )
         export(request)
         print(f"wrote {args.out / args.name}")

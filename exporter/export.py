@@ -3,7 +3,9 @@
 export(): resolve SOURCE -> check task and files -> load with transformers -> write tokenizer /
 image-processor files -> convert precision -> trace -> save model.pt -> load it back and compare with
 transformers eager at shapes other than the traced one -> (GPT-2) try the incremental-decoding module
--> manifest -> atomic rename of the temporary folder. Any failure removes the temporary folder, so
+-> manifest -> atomic rename of the temporary folder. With format "pt2", torch.export (dynamic batch
+and sequence or image dimensions, bounds in the manifest) and AOTInductor replace trace and save:
+model.pt2 (and model_with_past.pt2), verified the same way (exporter/aoti.py). Any failure removes the temporary folder, so
 models/NAME is either the previous complete folder or a new complete one, never half-written.
 """
 
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import aoti
 from . import manifest as mf
 from . import sources
 from . import trace as tr
@@ -46,6 +49,9 @@ class ExportRequest:
     tolerance: float | None = None
     force: bool = False
     past: bool = True
+    format: str = "torchscript"
+    #: pt2: Inductor's freezing (weights become constants of the compiled graph, folded where they can)
+    pt2_freezing: bool = True
 
 
 def quiet() -> None:
@@ -75,6 +81,11 @@ def _check_request(req: ExportRequest) -> None:
         raise ExportError("--tolerance must be positive")
     if req.task != "embedding" and (req.pooling is not None or req.normalize is not None):
         raise ExportError("--pooling / --normalize only apply to --task embedding")
+    if req.format not in aoti.FORMATS:
+        raise ExportError(f"unknown --format {req.format!r} (one of {', '.join(aoti.FORMATS)})")
+    if req.format == "pt2" and req.quantize is not None:
+        raise ExportError("--format pt2 does not support --quantize int8 (dynamic quantization is a TorchScript "
+                          "feature); export float32, float16 or bfloat16")
 
 
 def export(req: ExportRequest, log: Callable[[str], None] = print) -> dict:
@@ -142,27 +153,50 @@ def _export_into(tmp: Path, req: ExportRequest, source, family, log) -> dict:
         output_names = [o["name"] for o in family.output_specs()]
         trace_inputs = tuple(t.to(req.device) for t in family.trace_inputs())
         verify_inputs = family.verify_inputs()
-        traced = tr.trace(family.wrap(export_model), trace_inputs)
+        input_specs = family.input_specs()
+        pt2 = None
 
-        result = None
-        errors = []
-        for frozen, module in tr.candidates(traced):
-            loaded = tr.save_and_load(module, tmp / mf.MODEL_FILE, req.device)
+        def verified(loaded, what):
+            checks = vf.compare(loaded, lambda x: family.reference(model, x), verify_inputs, input_names,
+                                output_names, precision, req.tolerance, req.device, what=what)
+            same = []
+            if precision != "float32":
+                same = vf.compare(loaded, lambda x: family.reference(export_model, x), verify_inputs, input_names,
+                                  output_names, precision, req.tolerance, req.device,
+                                  what=f"{what} (vs {precision} eager)")
+            return checks, same
+
+        if req.format == "pt2":
+            model_file = mf.PT2_FILE
+            input_specs = aoti.with_bounds(input_specs, aoti.main_bounds(family, input_specs, req.max_batch_size,
+                                                                         [trace_inputs, *verify_inputs]))
             try:
-                checks = vf.compare(loaded, lambda x: family.reference(model, x), verify_inputs, input_names,
-                                    output_names, precision, req.tolerance, req.device)
-                same = []
-                if precision != "float32":
-                    same = vf.compare(loaded, lambda x: family.reference(export_model, x), verify_inputs, input_names,
-                                      output_names, precision, req.tolerance, req.device,
-                                      what=f"model.pt (vs {precision} eager)")
-                result = (frozen, loaded, checks, same)
-                break
+                program = aoti.export_program(family.wrap(export_model), trace_inputs, input_specs)
+                meta = aoti.metadata(input_specs, family.output_specs(), program)
+                log(f"  torch.export done; compiling {model_file} with AOTInductor (freezing {req.pt2_freezing})")
+                pt2 = aoti.compile_package(program, tmp / model_file, meta, freezing=req.pt2_freezing)
+                loaded = aoti.load_package(tmp / model_file)
+                pt2.update(aoti.package_facts(loaded))
+                checks, same = verified(loaded, model_file)
             except ExportError as e:
-                errors.append(str(e))
-        if result is None:
-            raise ExportError(errors[-1] + "; no model folder was written")
-        frozen, loaded, checks, same = result
+                raise ExportError(f"{e}; no model folder was written") from None
+            frozen = req.pt2_freezing
+        else:
+            model_file = mf.MODEL_FILE
+            traced = tr.trace(family.wrap(export_model), trace_inputs)
+            result = None
+            errors = []
+            for frozen, module in tr.candidates(traced):
+                loaded = tr.save_and_load(module, tmp / mf.MODEL_FILE, req.device)
+                try:
+                    checks, same = verified(loaded, mf.MODEL_FILE)
+                    result = (frozen, loaded, checks, same)
+                    break
+                except ExportError as e:
+                    errors.append(str(e))
+            if result is None:
+                raise ExportError(errors[-1] + "; no model folder was written")
+            frozen, loaded, checks, same = result
 
         timing_inputs = tuple(t.to(req.device) for t in verify_inputs[-1])
         eager_ms = vf.time_ms(lambda *x: family.reference(export_model, x), timing_inputs)
@@ -185,7 +219,7 @@ def _export_into(tmp: Path, req: ExportRequest, source, family, log) -> dict:
         "trace_shape": vf.shape_of(input_names, trace_inputs),
         "checks": [c.to_json() for c in checks],
         "eager_ms": eager_ms,
-        "torchscript_ms": ts_ms,
+        ("pt2_ms" if pt2 else "torchscript_ms"): ts_ms,
         "timing_shape": vf.shape_of(input_names, timing_inputs),
         "frozen": frozen,
     }
@@ -213,7 +247,10 @@ def _export_into(tmp: Path, req: ExportRequest, source, family, log) -> dict:
         quantization="int8-dynamic" if req.quantize else None,
         export_device=req.device,
         folder=tmp,
-        inputs=family.input_specs(),
+        model_format=req.format,
+        model_file=model_file,
+        pt2=pt2,
+        inputs=input_specs,
         outputs=family.output_specs(),
         max_batch_size=req.max_batch_size,
         parameters=parameters,
@@ -240,42 +277,57 @@ def _export_past(tmp: Path, req: ExportRequest, family: TextGeneration, export_m
     from .families import float_dtype
 
     (b, p, t), shapes = family.past_shapes()
+    pt2 = req.format == "pt2"
+    past_file = mf.PAST_PT2_FILE if pt2 else mf.PAST_FILE
+    path = tmp / past_file
     try:
-        trace_inputs, _ = family.past_inputs(export_model, b, p, t, seed=3)
-        traced = tr.trace(family.wrap_with_past(export_model), tuple(x.to(req.device) for x in trace_inputs),
-                          "incremental-decoding module")
-        sets = [family.past_inputs(export_model, *shape, seed=20 + i) for i, shape in enumerate(shapes)]
         dtype_name = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}[float_dtype(export_model)]
         inputs_spec, outputs_spec = family.past_specs(dtype_name)
         names_in = [i["name"] for i in inputs_spec]
         names_out = [o["name"] for o in outputs_spec]
-        path = tmp / mf.PAST_FILE
+        sets = [family.past_inputs(export_model, *shape, seed=20 + i) for i, shape in enumerate(shapes)]
+        if pt2:
+            # Example shapes with no coincidences between batch, past and new (export relates equal sizes).
+            trace_inputs, _ = family.past_inputs(export_model, min(3, req.max_batch_size), min(7, family.max_sequence_length - 6),
+                                                 min(5, family.max_sequence_length - 1), seed=3)
+            inputs_spec = aoti.with_bounds(inputs_spec, aoti.past_bounds(family, inputs_spec, req.max_batch_size))
+            program = aoti.export_program(family.wrap_with_past(export_model), tuple(x.to(req.device) for x in trace_inputs),
+                                          inputs_spec, "incremental-decoding module", varargs_from=2)
+            meta = aoti.metadata(inputs_spec, outputs_spec, program)
+            log(f"  compiling {past_file} with AOTInductor")
+            pt2_facts = aoti.compile_package(program, path, meta, "incremental-decoding module", freezing=req.pt2_freezing)
+            candidates = [(req.pt2_freezing, None)]
+        else:
+            trace_inputs, _ = family.past_inputs(export_model, b, p, t, seed=3)
+            traced = tr.trace(family.wrap_with_past(export_model), tuple(x.to(req.device) for x in trace_inputs),
+                              "incremental-decoding module")
+            candidates = tr.candidates(traced)
         error = None
-        for frozen, module in tr.candidates(traced):
-            loaded = tr.save_and_load(module, path, req.device)
+        for frozen, module in candidates:
+            loaded = aoti.load_package(path) if pt2 else tr.save_and_load(module, path, req.device)
             try:
                 # 1. equal to transformers eager given the same past, at several past lengths
                 checks = vf.compare(loaded, lambda x: family.reference_with_past(export_model, x), [s for s, _ in sets],
-                                    names_in, names_out, precision, req.tolerance, req.device, what=mf.PAST_FILE)
+                                    names_in, names_out, precision, req.tolerance, req.device, what=past_file)
                 # 2. the new tokens' logits equal a full recompute over past + new tokens
                 full = [vf.max_abs_diff(*_past_vs_full(loaded, family, export_model, s, ids, req.device))
                         for s, ids in sets]
                 ref_max = max(c.reference_max_abs for c in checks if c.output == "logits")
                 limit = vf.bound(precision, ref_max, req.tolerance)
                 if max(full) > limit:
-                    raise ExportError(f"{mf.PAST_FILE} logits differ from a full recompute by {max(full):.3g} (tolerance {limit:.3g})")
+                    raise ExportError(f"{past_file} logits differ from a full recompute by {max(full):.3g} (tolerance {limit:.3g})")
                 break
             except ExportError as e:
                 error = str(e)
         else:
             raise ExportError(error or "verification failed")
     except ExportError as e:
-        (tmp / mf.PAST_FILE).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         log(f"  incremental decoding (past key/values) left out: {e}")
         return False
     worst = vf.worst(checks)
     return {
-        "file": mf.PAST_FILE,
+        "file": past_file,
         "file_bytes": path.stat().st_size,
         "file_sha256": mf.file_sha256(path),
         "n_layer": family.n_layer,
@@ -285,6 +337,7 @@ def _export_past(tmp: Path, req: ExportRequest, family: TextGeneration, export_m
         "inputs": inputs_spec,
         "outputs": outputs_spec,
         "frozen": frozen,
+        **({"pt2": pt2_facts} if pt2 else {}),
         "verification": {
             "max_abs_diff": worst.max_abs_diff,
             "tolerance": worst.tolerance,
@@ -318,7 +371,12 @@ def _summary(m: dict, same, log) -> None:
     if same:
         log(f"  accuracy change from {m['dtype'] if not m['quantization'] else m['quantization']}: "
             f"{v['max_abs_diff']:.3g} vs float32 eager; vs same-precision eager {v['max_abs_diff_vs_same_precision_eager']:.3g}")
-    log(f"  eager {v['eager_ms']:.2f} ms vs TorchScript {v['torchscript_ms']:.2f} ms at {v['timing_shape']}")
+    if "pt2_ms" in v:
+        p = m["pt2"]
+        log(f"  eager {v['eager_ms']:.2f} ms vs .pt2 {v['pt2_ms']:.2f} ms at {v['timing_shape']} "
+            f"(AOTInductor, {p['device']}, freezing {p['freezing']}, compiled in {p['compile_seconds']} s)")
+    else:
+        log(f"  eager {v['eager_ms']:.2f} ms vs TorchScript {v['torchscript_ms']:.2f} ms at {v['timing_shape']}")
     gen = m.get("generation")
     if gen is not None:
         past = gen["past_key_values"]
@@ -374,26 +432,32 @@ def verify_folder(folder: Path, tolerance: float | None = None, log: Callable[[s
     precision = vf.precision_key(m["dtype"], m["quantization"])
     with torch.no_grad():
         model = family.load().to(device)
-        if family.input_specs() != m["inputs"] or family.output_specs() != m["outputs"]:
+        recorded = [{k: v for k, v in spec.items() if k not in ("min_shape", "max_shape")} for spec in m["inputs"]]
+        if family.input_specs() != recorded or family.output_specs() != m["outputs"]:
             raise ExportError("the manifest's inputs/outputs do not match the source model")
         if family.text:
             family.check_tokenizer_json(folder / m["tokenizer"]["file"])
         else:
             family.check_image_spec(m["image"])
-        try:
-            loaded = torch.jit.load(str(folder / m["file"]), map_location=device).eval()
-        except Exception as e:
-            raise ExportError(f"cannot load {folder / m['file']} with torch.jit.load: {str(e).splitlines()[0]}") from None
+        pt2 = m.get("model_format") == "pt2"
+        if pt2:
+            loaded = aoti.load_package(folder / m["file"])
+        else:
+            try:
+                loaded = torch.jit.load(str(folder / m["file"]), map_location=device).eval()
+            except Exception as e:
+                raise ExportError(f"cannot load {folder / m['file']} with torch.jit.load: {str(e).splitlines()[0]}") from None
         names_in = [i["name"] for i in m["inputs"]]
         names_out = [o["name"] for o in m["outputs"]]
         checks = vf.compare(loaded, lambda x: family.reference(model, x), family.verify_inputs(), names_in, names_out,
                             precision, tolerance, device)
         worst = vf.worst(checks)
-        log(f"{folder}: model.pt matches transformers eager (max |diff| {worst.max_abs_diff:.3g}, "
+        log(f"{folder}: {m['file']} matches transformers eager (max |diff| {worst.max_abs_diff:.3g}, "
             f"tolerance {worst.tolerance:.3g}) at {len(family.verify_inputs())} shapes")
         if past:
             export_model = tr.convert(model, m["dtype"], options.quantize)
-            loaded_past = torch.jit.load(str(folder / past["file"]), map_location=device).eval()
+            loaded_past = (aoti.load_package(folder / past["file"]) if pt2
+                           else torch.jit.load(str(folder / past["file"]), map_location=device).eval())
             _, shapes = family.past_shapes()
             sets = [family.past_inputs(export_model, *s, seed=20 + i)[0] for i, s in enumerate(shapes)]
             pchecks = vf.compare(loaded_past, lambda x: family.reference_with_past(export_model, x), sets,

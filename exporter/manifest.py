@@ -14,6 +14,8 @@ from .errors import ExportError
 MANIFEST_FILE = "atenspace.json"
 MODEL_FILE = "model.pt"
 PAST_FILE = "model_with_past.pt"
+PT2_FILE = "model.pt2"
+PAST_PT2_FILE = "model_with_past.pt2"
 REQUIRED = ("format", "name", "task", "architecture", "model_type", "source", "weights", "dtype", "quantization",
             "export_device", "file", "inputs", "outputs", "max_batch_size", "parameters", "file_bytes",
             "verification", "exporter")
@@ -40,9 +42,11 @@ def exporter_info() -> dict:
 
 
 def build(*, name, task, architecture, model_type, source, weights, dtype, quantization, export_device,
-          folder: Path, inputs, outputs, max_batch_size, parameters, sections: dict, verification) -> dict:
+          folder: Path, inputs, outputs, max_batch_size, parameters, sections: dict, verification,
+          model_format: str = "torchscript", model_file: str = MODEL_FILE, pt2: dict | None = None) -> dict:
     """Assemble the manifest in documentation order; ``sections`` holds the task-specific parts."""
-    model_file = folder / MODEL_FILE
+    file_name = model_file
+    model_file = folder / model_file
     manifest = {
         "format": MANIFEST_FORMAT,
         "name": name,
@@ -54,7 +58,8 @@ def build(*, name, task, architecture, model_type, source, weights, dtype, quant
         "dtype": dtype,
         "quantization": quantization,
         "export_device": export_device,
-        "file": MODEL_FILE,
+        "model_format": model_format,
+        "file": file_name,
         "file_sha256": file_sha256(model_file),
         "inputs": inputs,
         "outputs": outputs,
@@ -64,6 +69,8 @@ def build(*, name, task, architecture, model_type, source, weights, dtype, quant
         manifest["max_sequence_length"] = sections["max_sequence_length"]
     manifest["parameters"] = parameters
     manifest["file_bytes"] = model_file.stat().st_size
+    if pt2 is not None:
+        manifest["pt2"] = pt2
     for key in ("embedding", "generation", "tokenizer", "labels", "image"):
         if key in sections:
             manifest[key] = sections[key]
