@@ -60,11 +60,15 @@ function unreachable(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed|Connection ended/i.test(e?.message ?? '');
 }
 
+/** The unique key of a node (type, name) or a link (type, outgoing as stored: sorted for unordered types). */
+export function atomKey(type: string, nameOrOutgoing: string | number[]): Buffer {
+  return createHash('sha256')
+    .update(typeof nameOrOutgoing === 'string' ? `${type}\u0000${nameOrOutgoing}` : `${type}\u0000${nameOrOutgoing.join(',')}`)
+    .digest();
+}
+
 function keyOf(item: StoreItem): Buffer {
-  const h = createHash('sha256');
-  if ('node' in item) h.update(`${item.node.type}\u0000${item.node.name}`);
-  else h.update(`${item.link.type}\u0000${item.link.outgoing.join(',')}`);
-  return h.digest();
+  return 'node' in item ? atomKey(item.node.type, item.node.name) : atomKey(item.link.type, item.link.outgoing);
 }
 
 interface Row {
@@ -128,6 +132,8 @@ export class PostgresStore implements SharedStore {
     this.#pool.on('error', (error) => {
       this.#poolError = describe(error);
     });
+    // A client in use when its connection drops emits 'error' too (its query fails as well, and that failure is what is reported).
+    this.#pool.on('connect', (client) => client.on('error', (error) => (this.#poolError = describe(error))));
     this.#listenConfig = { connectionString: options.connectionString, types: TYPES, application_name: 'atenspace-serve-listen', connectionTimeoutMillis: options.connectTimeoutMs ?? 3000, keepAlive: true };
   }
 

@@ -51,6 +51,12 @@ export async function atomRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   const { atomspace, similarity } = ctx;
   const show = (atom: Atom) => ({ ...atom, embeddings: atomspace.spacesOf(atom.id) });
 
+  // Kept in PostgreSQL that cannot be reached now: reads are answered from memory, which says how stale it may be.
+  app.addHook('onSend', async (_request, reply) => {
+    const store = atomspace.storeStatus();
+    if (store && !store.connected) void reply.header('x-atomspace-stale-seconds', store.staleSeconds.toFixed(1));
+  });
+
   /** The vector a node body gives (checking text/model/embedding go together). */
   function givenVector(n: NodeBody): EmbeddingInput | undefined {
     if (n.text !== undefined && n.embedding !== undefined) throw new HttpError(400, 'BAD_ATOM', 'give either text (with model) or embedding, not both');
