@@ -21,6 +21,9 @@ const TensorSpec = Type.Object({
   name: Type.String({ minLength: 1 }),
   dtype: Type.Union(DTYPES.map((d) => Type.Literal(d))),
   shape: Type.Array(Type.Integer({ minimum: -1 })),
+  /** Exported bounds of each dimension (a .pt2 export): sizes outside them are refused before the forward. */
+  min_shape: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }))),
+  max_shape: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }))),
 });
 export type TensorSpec = Static<typeof TensorSpec>;
 
@@ -109,6 +112,8 @@ export const ManifestSchema = Type.Object(
     weights: Type.Union([Type.Literal('pretrained'), Type.Literal('random-init')]),
     dtype: Type.String(),
     quantization: Type.Union([Type.String(), Type.Null()]),
+    /** `torchscript` (model.pt; the default when absent) or `pt2` (AOTInductor package, model.pt2). */
+    model_format: Type.Optional(Type.Union([Type.Literal('torchscript'), Type.Literal('pt2')])),
     file: Type.String({ minLength: 1 }),
     inputs: Type.Array(TensorSpec, { minItems: 1 }),
     outputs: Type.Array(TensorSpec, { minItems: 1 }),

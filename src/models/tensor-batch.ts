@@ -49,6 +49,7 @@ export function validateInputs(manifest: Manifest, named: Map<string, Tensor>): 
         throw new InputError(`input '${spec.name}' has shape [${t.shape}], dimension ${i} must be ${dim}`);
       }
     });
+    checkBounds(spec, t.shape);
     if (numel(t.shape) !== t.data.length) {
       throw new InputError(`input '${spec.name}': shape [${t.shape}] needs ${numel(t.shape)} values, data has ${t.data.length}`);
     }
@@ -70,6 +71,24 @@ export function validateInputs(manifest: Manifest, named: Map<string, Tensor>): 
     throw new InputError(`sequence length ${seq} exceeds the model's max_sequence_length ${manifest.max_sequence_length}`);
   }
   return { inputs, rows, seq };
+}
+
+/**
+ * A .pt2 export's bounds (min_shape / max_shape): outside them the compiled code would read past
+ * its buffers, so they are refused here, naming the bound, before anything reaches the runtime.
+ */
+export function checkBounds(spec: TensorSpec, shape: readonly number[]): void {
+  const { min_shape: min, max_shape: max } = spec;
+  if (!min || !max) return;
+  shape.forEach((size, i) => {
+    const lo = min[i];
+    const hi = max[i];
+    if ((lo !== undefined && size < lo) || (hi !== undefined && size > hi)) {
+      throw new InputError(
+        `input '${spec.name}' has shape [${shape}]: dimension ${i} (${size}) is outside the exported bounds ${lo}..${hi} (min_shape/max_shape of the .pt2 export)`,
+      );
+    }
+  });
 }
 
 /** Requests with equal keys may share a batch. */

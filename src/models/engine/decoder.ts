@@ -3,14 +3,14 @@
  * step feeds the whole sequence so far and reads the logits of its last position. (With the
  * past module, the engine's DecodeScheduler batches sequences instead.)
  */
-import { type Tensor, type TorchScriptModule, tensor } from '../../runtime/index.js';
+import { type Tensor, type ModelHandle, tensor } from '../../runtime/index.js';
 
 export interface Decoder {
   /** Logits of the last position after feeding `token` (undefined on the first step: the prompt). */
   next(token: number | undefined): Promise<Float32Array>;
 }
 
-export function makeDecoder(module: TorchScriptModule, prompt: number[]): Decoder {
+export function makeDecoder(module: ModelHandle, prompt: number[]): Decoder {
   const ids = [...prompt];
   return {
     async next(token) {

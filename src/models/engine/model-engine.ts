@@ -10,7 +10,7 @@
  * `model_instance_state`s (they share the module, which LibTorch runs concurrently).
  */
 import { Batcher, CancelledError, ItemFailure, QueueClosedError, type SubmitOptions } from '../../batching/batcher.js';
-import { type Tensor, TorchRuntimeError, type TorchValue, TorchScriptModule } from '../../runtime/index.js';
+import { type Tensor, TorchRuntimeError, type TorchValue, ModelHandle } from '../../runtime/index.js';
 import { type Manifest, sectionOf } from '../manifest.js';
 import type { ModelObserver } from '../observer.js';
 import { currentTrace } from '../request-trace.js';
@@ -73,11 +73,11 @@ export class ModelEngine {
    * The main module. A text-generation export with a past key/values module decodes with that
    * one alone, so its main module (the same weights again) loads only when raw tensors ask for it.
    */
-  #module: TorchScriptModule | undefined;
-  #moduleLoading: Promise<TorchScriptModule> | undefined;
+  #module: ModelHandle | undefined;
+  #moduleLoading: Promise<ModelHandle> | undefined;
   readonly #modulePath: string;
   readonly #devicePreference: string;
-  readonly #past: TorchScriptModule | undefined;
+  readonly #past: ModelHandle | undefined;
   readonly #observer: ModelObserver;
   readonly #stats: ModelStats;
   readonly #encoder: Batcher<InferItem, Tensor[]>;
@@ -101,11 +101,12 @@ export class ModelEngine {
   static async start(options: EngineOptions): Promise<ModelEngine> {
     const geometry = options.manifest.generation?.past_key_values;
     const decodesWithPast = Boolean(options.files.past && geometry);
-    let module: TorchScriptModule | undefined;
-    let past: TorchScriptModule | undefined;
+    let module: ModelHandle | undefined;
+    let past: ModelHandle | undefined;
     try {
-      if (!decodesWithPast) module = await TorchScriptModule.load(options.files.model, { device: options.device });
-      if (options.files.past) past = await TorchScriptModule.load(options.files.past, { device: options.device });
+      const format = options.manifest.model_format;
+      if (!decodesWithPast) module = await ModelHandle.load(options.files.model, { device: options.device, format });
+      if (options.files.past) past = await ModelHandle.load(options.files.past, { device: options.device, format });
       const engine = new ModelEngine(options, module, past);
       if (options.warmup && module) engine.cost.calibrate(await warmUpAndCalibrate(module, options.manifest));
       if (options.warmup && past && geometry) await warmUpPast(past, geometry);
@@ -117,7 +118,7 @@ export class ModelEngine {
     }
   }
 
-  private constructor(options: EngineOptions, module: TorchScriptModule | undefined, past: TorchScriptModule | undefined) {
+  private constructor(options: EngineOptions, module: ModelHandle | undefined, past: ModelHandle | undefined) {
     this.name = options.name;
     this.manifest = options.manifest;
     this.serving = options.serving;
@@ -159,7 +160,7 @@ export class ModelEngine {
       this.#decode = new DecodeScheduler(
         past,
         geometry,
-        { maxSequences: options.serving.maxConcurrentSequences, maxTotalTokens: options.serving.maxBatchTotalTokens, maxQueueSize },
+        { maxSequences: Math.min(options.serving.maxConcurrentSequences, pastRowsBound(geometry)), maxTotalTokens: options.serving.maxBatchTotalTokens, maxQueueSize },
         {
           step: (kind, rows, seconds) => {
             observer.decodeStep(name, kind, rows, seconds);
@@ -278,9 +279,9 @@ export class ModelEngine {
   }
 
   /** The main module, loaded on first use (once, however many batches ask at the same time). */
-  async #mainModule(): Promise<TorchScriptModule> {
+  async #mainModule(): Promise<ModelHandle> {
     if (this.#module) return this.#module;
-    this.#moduleLoading ??= TorchScriptModule.load(this.#modulePath, { device: this.#devicePreference }).then(
+    this.#moduleLoading ??= ModelHandle.load(this.#modulePath, { device: this.#devicePreference, format: this.manifest.model_format }).then(
       (module) => {
         if (this.#disposed) {
           module.dispose();
@@ -352,6 +353,14 @@ export class ModelEngine {
     this.#observer.batchExecuted(this.name, rows, items.length);
     return results;
   }
+}
+
+/** Rows the past key/values module takes at once: its exported batch bound (a .pt2), else no bound. */
+function pastRowsBound(geometry: object): number {
+  const declared = (geometry as { inputs?: unknown }).inputs;
+  const inputs = Array.isArray(declared) ? (declared as { max_shape?: number[] }[]) : [];
+  const bounds = inputs.map((spec) => spec.max_shape?.[0]).filter((n): n is number => typeof n === 'number');
+  return bounds.length ? Math.min(...bounds) : Infinity;
 }
 
 /** An exponentially weighted running mean (weight 0.1 for the new value); the first value starts it. */
