@@ -2,7 +2,8 @@
 files the server loads) and transformers eager on the source checkpoints; load time and RSS per model.
 
 Usage: python3 bench/fullsize/inprocess.py MODELS_DIR CHECKPOINTS_DIR OUT.json
-Environment: THREADS (intra-op threads, default: cores), REPS (timed runs per shape, default 15).
+Environment: THREADS (intra-op threads, default: cores), REPS (timed TorchScript runs per shape, default 15;
+four times that for a decode step, a third for eager and for images over 600k pixels).
 Each model is measured in a fresh process (this script re-runs itself per model), so RSS deltas are its own.
 """
 
@@ -77,6 +78,7 @@ def measure_model(models: Path, checkpoints: Path, name: str, reps: int) -> dict
     from transformers import AutoModel, GPT2LMHeadModel, ViTForImageClassification, YolosForObjectDetection
 
     src = checkpoints / name
+    eager_reps = max(3, reps // 3)  # transformers eager is a reference only: fewer runs
     shapes = {}
     with torch.inference_mode():
         if name == "bert-base":
@@ -84,7 +86,7 @@ def measure_model(models: Path, checkpoints: Path, name: str, reps: int) -> dict
             for label, batch, _ in SHAPES[name]:
                 args = token_inputs(folder, batch, SEQ)
                 shapes[label] = {"torchscript": summary(timed(lambda: ts(*args), reps)),
-                                 "eager": summary(timed(lambda: eager(*args), reps))}
+                                 "eager": summary(timed(lambda: eager(*args), eager_reps, 1))}
         elif name == "gpt2":
             eager = GPT2LMHeadModel.from_pretrained(str(src)).eval()
             n_layer, n_head, head_dim = past["n_layer"], past["n_head"], past["head_dim"]
@@ -104,9 +106,9 @@ def measure_model(models: Path, checkpoints: Path, name: str, reps: int) -> dict
 
             shapes["prefill 128"] = {"torchscript": summary(timed(prefill, reps)),
                                      "eager": summary(timed(lambda: eager(input_ids=ids, attention_mask=mask,
-                                                                          use_cache=True), reps))}
+                                                                          use_cache=True), eager_reps, 1))}
             shapes["decode 1 token (past 128)"] = {"torchscript": summary(timed(decode, reps * 4)),
-                                                   "eager": summary(timed(eager_decode, reps * 4))}
+                                                   "eager": summary(timed(eager_decode, reps, 1))}
             # a whole greedy continuation of DECODE_TOKENS tokens through the TorchScript module, argmax included
             def continuation():
                 o = ts(ids, mask, *empty)
@@ -124,7 +126,7 @@ def measure_model(models: Path, checkpoints: Path, name: str, reps: int) -> dict
                 x = image(h, w)
                 r = max(3, reps // 3) if h * w > 600_000 else reps
                 shapes[label] = {"torchscript": summary(timed(lambda: ts(x), r)),
-                                 "eager": summary(timed(lambda: eager(pixel_values=x), r))}
+                                 "eager": summary(timed(lambda: eager(pixel_values=x), min(r, eager_reps), 1))}
     result["shapes"] = shapes
     result["rss_after_forward"] = rss_bytes() - rss0  # TorchScript + eager model + activations: for reference only
     return result

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shapes import DECODE_TOKENS, SEQ, SHAPES, image, jpeg_bytes, manifest, text_of_tokens, token_inputs  # noqa: E402
 from inprocess import evict_page_cache  # noqa: E402
@@ -48,7 +49,7 @@ class Server:
                "MAX_IMAGE_BYTES": "64MiB", "LOG_LEVEL": "warn", "DATA_DIR": tempfile.mkdtemp(prefix="fullsize-data-"),
                "MEMORY_TRIM_INTERVAL_MS": "1000"}
         self.log = open(log, "w")
-        self.proc = subprocess.Popen(["node", os.environ.get("SERVER_JS", "dist/src/server/main.js")], env=env,
+        self.proc = subprocess.Popen(["node", os.environ.get("SERVER_JS") or str(REPO / "dist/src/server/main.js")], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         for _ in range(600):
