@@ -36,6 +36,8 @@ import { trimMemoryEvery } from '../runtime/index.js';
 import { deviceMemory } from './device-memory.js';
 import { modelRoutes } from './routes/models.js';
 import { taskInferRoutes } from './routes/task-infer.js';
+import { Tracing, TaskStageSpans } from './tracing.js';
+import { registerHttpTracing } from './tracing-http.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -44,6 +46,8 @@ export interface App {
   context: ServerContext;
   /** Load the start-up models (LOAD_MODELS); readiness turns true when done. */
   loadStartupModels(): Promise<void>;
+  /** Closing the app first awaits `close` (another front end, e.g. gRPC, finishing its requests), then unloads the models. */
+  closeFirst(close: () => Promise<void>): void;
 }
 
 /** Request ids: the caller's X-Request-Id when sent, else a short counter. */
@@ -98,7 +102,9 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   // A model's cached answers go with it, and a reload (perhaps of new weights) starts afresh.
   registry.lifecycle.on('unloaded', (model) => responseCache.dropModel(model));
   registry.lifecycle.on('ready', (model) => responseCache.dropModel(model));
-  const tasks = new TaskRuntime(registry, metrics, config);
+  // Tracing is on only with an OTLP endpoint; off, nothing on the request path looks for a trace.
+  const tracing = Tracing.start(config, API_VERSION);
+  const tasks = new TaskRuntime(registry, tracing ? new TaskStageSpans(metrics) : metrics, config);
 
   const { atomspace, recovered } = await openAtomSpace(config, metrics, app.log);
   metrics.atomCounts = () => atomspace.countsByType();
@@ -110,7 +116,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   });
 
   let startupDone = config.loadModels === 'none';
-  const context: ServerContext = { config, registry, metrics, tasks, responseCache, atomspace, similarity, startupDone: () => startupDone };
+  const context: ServerContext = { config, registry, metrics, tasks, responseCache, atomspace, similarity, tracing, startupDone: () => startupDone };
   app.log.info({ store: atomspace.store, ...(config.atomspaceStore === 'journal' ? { dataDir: config.dataDir } : {}), atoms: recovered.atoms, truncatedBytes: recovered.truncatedBytes }, 'atomspace recovered');
   if (recovered.storageError) app.log.warn({ dataDir: config.dataDir, err: recovered.storageError }, 'the AtomSpace data directory cannot be written: atom writes answer 503 until it can');
 
@@ -121,6 +127,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
+  if (tracing) registerHttpTracing(app, tracing);
   registerAuth(app, config.apiKey, config.authReads);
   registerEarlyAnswers(app, { drainBytes: config.drainLimit, drainMs: 30_000 });
   await registerLoadShedding(app, config);
@@ -170,10 +177,13 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   await app.register(async (scope) => atomRoutes(scope, context));
 
   const stopTrimming = config.memoryTrimIntervalMs > 0 ? trimMemoryEvery(config.memoryTrimIntervalMs) : () => undefined;
+  const closingFirst: (() => Promise<void>)[] = [];
   app.addHook('onClose', async () => {
     stopTrimming();
+    await Promise.all(closingFirst.map((close) => close()));
     await registry.close();
     await atomspace.close();
+    await tracing?.shutdown();
   });
 
   const loadStartupModels = async () => {
@@ -196,7 +206,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     startupDone = true;
   };
 
-  return { app, context, loadStartupModels };
+  return { app, context, loadStartupModels, closeFirst: (close) => void closingFirst.push(close) };
 }
 
 /**

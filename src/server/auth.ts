@@ -14,6 +14,12 @@ function same(given: string, key: string): boolean {
   return timingSafeEqual(digest(given), digest(key));
 }
 
+/** Whether an `Authorization` value is `Bearer <apiKey>` (HTTP's header, gRPC's metadata). */
+export function bearerMatches(header: string | undefined, apiKey: string): boolean {
+  const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  return match !== null && same(match[1]!.trim(), apiKey);
+}
+
 export function registerAuth(app: FastifyInstance, apiKey: string | undefined, authReads: boolean): void {
   if (!apiKey) return;
   app.addHook('onRequest', async (request) => {
@@ -22,9 +28,7 @@ export function registerAuth(app: FastifyInstance, apiKey: string | undefined, a
     // Routes say whether they write; by default anything but GET/HEAD/OPTIONS does.
     const isWrite = config.write ?? !['GET', 'HEAD', 'OPTIONS'].includes(request.method);
     if (!isWrite && !authReads) return;
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !same(match[1]!.trim(), apiKey)) {
+    if (!bearerMatches(request.headers.authorization, apiKey)) {
       throw new HttpError(401, 'UNAUTHORIZED', 'this endpoint needs Authorization: Bearer <API_KEY>');
     }
   });

@@ -6,6 +6,7 @@ import type { ResponseCache } from '../models/response-cache.js';
 import type { TaskRuntime } from '../models/tasks/task-runtime.js';
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
+import type { Tracing } from './tracing.js';
 
 export interface ServerContext {
   config: ServerConfig;
@@ -15,6 +16,8 @@ export interface ServerContext {
   responseCache: ResponseCache;
   atomspace: AtomSpace;
   similarity: SimilaritySearch;
+  /** OpenTelemetry tracing, when an OTLP endpoint is set. */
+  tracing: Tracing | undefined;
   /** True once the start-up models have loaded (or failed) and warmed up. */
   startupDone: () => boolean;
 }
