@@ -4,6 +4,8 @@
 #   chromium        headless browser that drives Swagger UI at /docs
 #   fonts-dejavu-core, fonts-liberation  so that the screenshot has readable text
 #   docker-compose  `docker-compose config` validates docker-compose.yml offline (no engine needed)
+#   postgresql      initdb/pg_ctl/postgres (/usr/lib/postgresql/<ver>/bin): the AtomSpace's PostgreSQL
+#                   store tests start a private cluster as the unprivileged postgres user
 #   nginx           the load balancer of deploy/nginx/nginx.conf, in front of two test replicas
 #   wrk             HTTP load generator of bench/cluster (one replica vs two behind nginx)
 # Needs root and apt-get (Debian 12). Safe to run again: installs only what is missing.
@@ -11,7 +13,7 @@
 # need a missing binary skip and say which.
 set -euo pipefail
 
-PACKAGES=(prometheus chromium fonts-dejavu-core fonts-liberation docker-compose nginx wrk)
+PACKAGES=(prometheus chromium fonts-dejavu-core fonts-liberation docker-compose nginx wrk postgresql)
 
 command -v apt-get >/dev/null || { echo "install-system-deps: apt-get not found (not Debian?); install by hand: ${PACKAGES[*]}" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "install-system-deps: run as root (sudo bash $0)" >&2; exit 1; }
