@@ -21,10 +21,10 @@ echo "node $(node --version), $(python3 --version), $(g++ --version | head -n1)"
 
 if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then say "System packages (scripts/install-system-deps.sh: Prometheus, Chromium, docker-compose for the deployment tests)"; bash scripts/install-system-deps.sh || echo "setup: could not install the system packages; the deployment tests that need them will skip"; fi
 
-say "Python packages (exporter/requirements.txt)"
+say "Python packages (exporter/requirements.txt, test/requirements.txt)"
 if [ -n "${LIBTORCH:-}" ]; then echo "LIBTORCH=$LIBTORCH: the addon builds against it; python3's torch is still used by the exporter"; fi
 # --retries 0 --timeout 5: fail fast instead of retrying an unreachable index for minutes.
-python3 -m pip install --disable-pip-version-check --retries 0 --timeout 5 ${PIP_INSTALL_FLAGS:-} -r exporter/requirements.txt \
+python3 -m pip install --disable-pip-version-check --retries 0 --timeout 5 ${PIP_INSTALL_FLAGS:-} -r exporter/requirements.txt -r test/requirements.txt \
   | grep -v -E '^Requirement already satisfied' || true
 python3 -c 'import torch, transformers, tokenizers, safetensors, pytest' 2>/dev/null \
   || die "the Python packages did not install (see pip's output above); torch must be importable by python3"

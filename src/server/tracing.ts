@@ -66,8 +66,10 @@ export class RequestSpan implements StageTrace {
   }
 
   stage(stage: Stage, startMs: number, endMs: number, attributes?: Readonly<Record<string, number>>): void {
-    // performance.now() times: OpenTelemetry adds the time origin to numbers below it.
-    this.#tracer.startSpan(stage, { startTime: startMs, ...(attributes ? { attributes } : {}) }, this.#context).end(endMs);
+    // As epoch milliseconds: OpenTelemetry takes those as they are, while it shifts performance.now()
+    // times by a per-span offset read from Date.now() (whole milliseconds: stages would overlap).
+    const origin = performance.timeOrigin;
+    this.#tracer.startSpan(stage, { startTime: origin + startMs, ...(attributes ? { attributes } : {}) }, this.#context).end(origin + endMs);
   }
 
   /**
