@@ -6,7 +6,8 @@ OUT_DIR/bert-base/      BERT-base (12 x 768, 12 heads, vocab 30522, 512 position
                         folder (mean pooling, normalised): the shape of BERT-base embedders
 OUT_DIR/gpt2/           GPT-2 small (12 x 768, 12 heads, vocab 50257, 1024 positions)
 OUT_DIR/vit-base/       ViT-base/16 at 224 x 224, 1000 labels
-OUT_DIR/yolos-tiny-512/ YOLOS-tiny (12 x 192, 3 heads, 100 detection tokens, 91 labels), processor at 512
+OUT_DIR/yolos-tiny-512/ YOLOS-tiny (12 x 192, 3 heads, 100 detection tokens, no mid position embeddings,
+                        91 labels), processor at 512
 OUT_DIR/yolos-tiny/     the same weights with YOLOS' default size (800 x 1333)
 
 The configurations are transformers' defaults for these architectures (BertConfig(), GPT2Config(), ViTConfig()
@@ -112,7 +113,7 @@ def yolos_tiny(folder: Path, shortest: int, longest: int) -> None:
 
     labels = [f"object {i}" for i in range(91)]
     config = YolosConfig(hidden_size=192, num_hidden_layers=12, num_attention_heads=3, intermediate_size=768,
-                         image_size=[800, 1333], num_detection_tokens=100,
+                         image_size=[800, 1333], num_detection_tokens=100, use_mid_position_embeddings=False,
                          id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     torch.manual_seed(0)
     YolosForObjectDetection(config).eval().save_pretrained(str(folder))
