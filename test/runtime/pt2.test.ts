@@ -69,7 +69,7 @@ t.test('shapes outside the exported bounds are BAD_INPUT naming the bound, and t
   const long = new Array(max + 1).fill(7);
   await t.rejects(m.forward(inputs(long, [1, max + 1])), { constructor: BadInputError, code: 'BAD_INPUT', message: new RegExp(`dimension 1 \\(${max + 1}\\) is outside the exported bounds 1\\.\\.${max}`) });
   await t.rejects(m.forward(inputs(new Array(9 * 3).fill(7), [9, 3])), { code: 'BAD_INPUT', message: /dimension 0 \(9\) is outside the exported bounds 1\.\.8/ });
-  await t.rejects(m.forward([tensor('int64', [1, 0], [])].concat(inputs([], [1, 0]).slice(1))), { code: 'BAD_INPUT', message: /dimension 1 \(0\) is outside the exported bounds 1\.\./ });
+  await t.rejects(m.forward(inputs([], [1, 0])), { code: 'BAD_INPUT', message: /dimension 1 \(0\) is outside the exported bounds 1\.\./ });
   const [ids] = inputs([5, 6, 7], [1, 3]);
   const [, mask, types] = inputs([5, 6, 7, 8], [1, 4]);
   await t.rejects(m.forward([ids!, mask!, types!]), { code: 'BAD_INPUT', message: /input 'attention_mask' dimension 1 is 4 but input 'input_ids' dimension 1 is 3; the model needs them equal/ });
