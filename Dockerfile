@@ -79,6 +79,8 @@ COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY --from=build /app/native/build/Release/atenspace.node native/build/Release/atenspace.node
 COPY exporter exporter
+# the gRPC service definition, read at start-up
+COPY proto proto
 COPY docker/entrypoint.sh docker/entrypoint.sh
 RUN mkdir -p models data \
  && chown atenspace:atenspace models data \

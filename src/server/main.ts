@@ -2,6 +2,7 @@
 import { configureRuntime, runtimeInfo } from '../runtime/index.js';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { GrpcServer } from './grpc/server.js';
 
 async function main(): Promise<void> {
   let config;
@@ -33,12 +34,15 @@ async function main(): Promise<void> {
   const info = runtimeInfo();
   app.log.info({ libtorch: info.libtorch, cuda: info.cudaAvailable, intraOpThreads: info.intraOpThreads, workerThreads: info.workerThreads, repository: config.modelRepository }, 'runtime');
 
+  let grpc: GrpcServer | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'stopping: no new connections, draining in-flight requests');
     try {
+      // gRPC stops taking calls now too; the app's close waits for its calls before unloading models.
+      void grpc?.close();
       await app.close(); // finishes in-flight requests, then the onClose hook drains and unloads models
       app.log.info('stopped');
       process.exit(0);
@@ -51,7 +55,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: config.port, host: config.host });
+  if (config.grpcPort > 0) {
+    const server = await GrpcServer.start(built.context, { port: config.grpcPort, host: config.host, maxMessageBytes: config.grpcMaxMessageBytes });
+    grpc = server;
+    built.closeFirst(() => server.close());
+    app.log.info({ port: server.port }, 'gRPC listening (KServe v2, grpc.health.v1, reflection)');
+  }
   await loadStartupModels();
+  grpc?.refreshHealth();
   if (!stopping) app.log.info('ready');
 }
 
