@@ -4,7 +4,7 @@
  * parameters), started with Debian's nginx under a temporary prefix.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -48,8 +48,14 @@ export function nginxTest(bin: string, conf: string): { status: number | null; o
   const prefix = mkdtempSync(join(tmpdir(), 'atenspace-nginx-t-'));
   try {
     writeFileSync(join(prefix, 'nginx.conf'), conf);
-    const res = spawnSync(bin, ['-t', '-p', `${prefix}/`, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')], { encoding: 'utf8', timeout: 30_000 });
-    return { status: res.status, output: res.stdout + res.stderr };
+    // stdout to a file: the config's access_log /dev/stdout cannot be opened on a pipe (a socket)
+    const stdout = openSync(join(prefix, 'stdout'), 'w');
+    try {
+      const res = spawnSync(bin, ['-t', '-p', `${prefix}/`, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', stdout, 'pipe'] });
+      return { status: res.status, output: res.stderr };
+    } finally {
+      closeSync(stdout);
+    }
   } finally {
     rmSync(prefix, { recursive: true, force: true });
   }
