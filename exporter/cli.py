@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text-generation: do not export the incremental-decoding module")
     e.add_argument("--format", default="torchscript", choices=("torchscript", "pt2"),
                    help="torchscript (model.pt, the default) or pt2 (torch.export + AOTInductor: model.pt2)")
-    e.add_argument("--force", action="store_true", help="replace OUT/NAME if it exists")
+    e.add_argument("--version", dest="model_version", type=_positive_int, metavar="N",
+                   help="write a numbered version folder OUT/NAME/N (the server's version policy picks what it serves)")
+    e.add_argument("--force", action="store_true", help="replace OUT/NAME (or OUT/NAME/N) if it exists")
 
     v = sub.add_parser("verify", help="re-check exported folders against their sources",
                        description="Re-check each FOLDER against the source recorded in its manifest: file hashes, "
@@ -92,10 +94,10 @@ def run(args: argparse.Namespace) -> int:
             source=args.source, task=args.task, name=args.name, out=args.out, dtype=args.dtype,
             quantize=args.quantize, device=args.device, max_length=args.max_length, revision=args.revision,
             max_batch_size=args.max_batch_size, pooling=args.pooling, normalize=args.normalize,
-            tolerance=args.tolerance, force=args.force, past=args.past, format=args.format,
+            tolerance=args.tolerance, force=args.force, past=args.past, format=args.format, version=args.model_version,
         )
         export(request)
-        print(f"wrote {args.out / args.name}")
+        print(f"wrote {args.out / args.name}" + (f"/{args.model_version}" if args.model_version else ""))
         return 0
     if args.command == "verify":
         from .export import verify_folder

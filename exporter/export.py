@@ -49,6 +49,8 @@ class ExportRequest:
     tolerance: float | None = None
     force: bool = False
     past: bool = True
+    #: write OUT/NAME/<version>/ (a numbered version folder) instead of OUT/NAME/
+    version: int | None = None
     format: str = "torchscript"
     #: pt2: Inductor's freezing (weights become constants of the compiled graph, folded where they can)
     pt2_freezing: bool = True
@@ -92,11 +94,16 @@ def export(req: ExportRequest, log: Callable[[str], None] = print) -> dict:
     """Export SOURCE into req.out/req.name; returns the manifest. Raises ExportError (nothing written)."""
     _check_request(req)
     out = Path(req.out)
-    final = out / req.name
+    final = out / req.name if req.version is None else out / req.name / str(req.version)
     if final.exists() and not req.force:
         raise ExportError(f"{final} already exists; pass --force to replace it")
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is not a folder")
+    if req.version is not None and req.version < 1:
+        raise ExportError("--version must be a positive integer")
+    if req.version is not None and (out / req.name / "atenspace.json").exists():
+        raise ExportError(f"{out / req.name} holds an unversioned export; move its files into {out / req.name / '1'} "
+                          f"before adding version {req.version}")
 
     source = sources.resolve(req.source, req.revision)  # fast: config.json + file checks only
     options = Options(task=req.task, dtype=req.dtype, quantize=req.quantize, device=req.device,
@@ -110,8 +117,8 @@ def export(req: ExportRequest, log: Callable[[str], None] = print) -> dict:
 
     quiet()
     tr.check_precision(req.dtype, req.quantize, req.device)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{req.name}.tmp-", dir=out))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
         manifest = _export_into(tmp, req, source, family, log)
         _install(tmp, final)
@@ -140,7 +147,8 @@ def _export_into(tmp: Path, req: ExportRequest, source, family, log) -> dict:
     import torch
 
     precision = vf.precision_key(req.dtype, req.quantize)
-    log(f"exporting {req.source} ({source.model_type}) as {req.task} -> {Path(req.out) / req.name}")
+    log(f"exporting {req.source} ({source.model_type}) as {req.task} -> {Path(req.out) / req.name}"
+        + (f" version {req.version}" if req.version is not None else ""))
     weights_sha = source.weights_sha256()
     with torch.no_grad():
         model = family.load().to(req.device)  # float32 reference, transformers eager

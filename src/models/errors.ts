@@ -3,8 +3,8 @@
 /** No such model in the repository. */
 export class ModelNotFoundError extends Error {
   readonly code = 'MODEL_NOT_FOUND';
-  constructor(name: string) {
-    super(`model '${name}' is not in the repository`);
+  constructor(name: string, message = `model '${name}' is not in the repository`) {
+    super(message);
   }
 }
 

@@ -7,13 +7,14 @@
  */
 import { EventEmitter } from 'node:events';
 
+/** Every event names the model, and last the version it is about. */
 export interface LifecycleEvents {
-  loading: [model: string];
-  ready: [model: string, seconds: number];
-  failed: [model: string, error: string, seconds: number];
-  unloading: [model: string];
-  unloaded: [model: string];
-  evicted: [model: string];
+  loading: [model: string, version: string];
+  ready: [model: string, seconds: number, version: string];
+  failed: [model: string, error: string, seconds: number, version: string];
+  unloading: [model: string, version: string];
+  unloaded: [model: string, version: string];
+  evicted: [model: string, version: string];
 }
 
 export class ModelLifecycle extends EventEmitter<LifecycleEvents> {}

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 
+import { DEFAULT_VERSION_POLICY, type VersionPolicy, VersionPolicySchema } from './version-policy.js';
 import { DTYPES } from '../runtime/index.js';
 
 export const MANIFEST_FILE = 'atenspace.json';
@@ -189,15 +190,12 @@ const ServingSchema = Type.Object(
     max_queue_delay_ms: Type.Optional(Type.Number({ minimum: 0, maximum: 10000 })),
     instances: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     max_queue_size: Type.Optional(Type.Integer({ minimum: 1 })),
+    version_policy: Type.Optional(VersionPolicySchema),
   },
   { additionalProperties: false },
 );
 
-/**
- * Per-model serving settings from the folder's optional serving.json (written by the
- * operator, not the exporter); they override the server-wide settings for this model.
- */
-export async function readServingOverrides(folder: string): Promise<{ maxBatchSize?: number; maxQueueDelayMs?: number; instances?: number; maxQueueSize?: number }> {
+async function readServingFile(folder: string): Promise<Static<typeof ServingSchema>> {
   const path = join(folder, SERVING_FILE);
   if (!existsSync(path)) return {};
   let value: unknown;
@@ -208,13 +206,28 @@ export async function readServingOverrides(folder: string): Promise<{ maxBatchSi
   }
   if (!Value.Check(ServingSchema, value)) {
     const first = [...Value.Errors(ServingSchema, value)][0];
-    throw new ManifestError(`${path}: ${first ? `${first.instancePath || '/'} ${first.message}` : 'invalid'} (fields: max_batch_size, max_queue_delay_ms, instances, max_queue_size)`);
+    throw new ManifestError(
+      `${path}: ${first ? `${first.instancePath || '/'} ${first.message}` : 'invalid'} (fields: max_batch_size, max_queue_delay_ms, instances, max_queue_size, version_policy)`,
+    );
   }
-  const v = value as Static<typeof ServingSchema>;
+  return value as Static<typeof ServingSchema>;
+}
+
+/**
+ * Per-model serving settings from the model folder's optional serving.json (written by the
+ * operator, not the exporter); they override the server-wide settings for this model.
+ */
+export async function readServingOverrides(folder: string): Promise<{ maxBatchSize?: number; maxQueueDelayMs?: number; instances?: number; maxQueueSize?: number }> {
+  const v = await readServingFile(folder);
   return {
     ...(v.max_batch_size !== undefined ? { maxBatchSize: v.max_batch_size } : {}),
     ...(v.max_queue_delay_ms !== undefined ? { maxQueueDelayMs: v.max_queue_delay_ms } : {}),
     ...(v.instances !== undefined ? { instances: v.instances } : {}),
     ...(v.max_queue_size !== undefined ? { maxQueueSize: v.max_queue_size } : {}),
   };
+}
+
+/** The model's version policy from its serving.json; the latest version alone by default. */
+export async function readVersionPolicy(modelFolder: string): Promise<VersionPolicy> {
+  return (await readServingFile(modelFolder)).version_policy ?? DEFAULT_VERSION_POLICY;
 }

@@ -1,14 +1,23 @@
 /**
- * The model repository: a folder whose subfolders holding an atenspace.json are models.
- * Names are folder names; nothing outside the repository can be addressed.
+ * The model repository: a folder whose subfolders are models. A model folder either holds an
+ * atenspace.json itself (one version, "1"), or numbered version folders that do
+ * (`<name>/<N>/atenspace.json`, as Triton lays out versions). Names are folder names; nothing
+ * outside the repository can be addressed.
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 
 import { MANIFEST_FILE } from './manifest.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const VERSION = /^[1-9][0-9]{0,17}$/;
+
+/** One version of a model: its number (as text, e.g. "3") and the folder its files are in. */
+export interface ModelVersionFolder {
+  version: string;
+  folder: string;
+}
 
 export class ModelRepository {
   readonly root: string;
@@ -21,16 +30,48 @@ export class ModelRepository {
     return NAME.test(name) && !name.includes('..');
   }
 
+  static isValidVersion(version: string): boolean {
+    return VERSION.test(version);
+  }
+
   /** The model's folder, or undefined when the name is not a model inside the repository. */
   folderOf(name: string): string | undefined {
     if (!ModelRepository.isValidName(name)) return undefined;
     const folder = join(this.root, name);
-    if (!existsSync(join(folder, MANIFEST_FILE))) return undefined;
-    // A symlink may not lead out of the repository.
-    const real = realpathSync(folder);
+    if (!existsSync(folder) || !this.#inside(folder)) return undefined;
+    if (existsSync(join(folder, MANIFEST_FILE))) return folder;
+    return this.#numbered(folder).length > 0 ? folder : undefined;
+  }
+
+  /**
+   * The model's versions, oldest first: its numbered folders that hold a manifest, or, for a
+   * flat model folder, the folder itself as version "1".
+   */
+  versionsOf(name: string): ModelVersionFolder[] {
+    const folder = this.folderOf(name);
+    if (!folder) return [];
+    const numbered = this.#numbered(folder);
+    if (numbered.length > 0) return numbered.map((version) => ({ version, folder: join(folder, version) }));
+    return [{ version: '1', folder }];
+  }
+
+  #numbered(folder: string): string[] {
+    let entries: string[];
+    try {
+      entries = readdirSync(folder);
+    } catch {
+      return [];
+    }
+    return entries
+      .filter((e) => ModelRepository.isValidVersion(e) && existsSync(join(folder, e, MANIFEST_FILE)) && this.#inside(join(folder, e)))
+      .sort((a, b) => Number(a) - Number(b));
+  }
+
+  /** A symlink may not lead out of the repository. */
+  #inside(path: string): boolean {
+    const real = realpathSync(path);
     const realRoot = realpathSync(this.root);
-    if (real !== realRoot && !real.startsWith(realRoot + sep)) return undefined;
-    return folder;
+    return real === realRoot || real.startsWith(realRoot + sep);
   }
 
   /**

@@ -19,6 +19,7 @@ const TO_DTYPE: Record<Datatype, DType> = {
 const TO_DATATYPE = Object.fromEntries(Object.entries(TO_DTYPE).map(([k, v]) => [v, k])) as Record<DType, Datatype>;
 
 export const datatypeOf = (dtype: DType): Datatype => TO_DATATYPE[dtype];
+export const dtypeOf = (datatype: Datatype): DType => TO_DTYPE[datatype];
 
 const INT_RANGE: Partial<Record<DType, [number, number]>> = {
   uint8: [0, 255],

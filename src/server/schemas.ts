@@ -19,8 +19,13 @@ export const InferInputTensor = Type.Object(
     name: Type.String({ minLength: 1 }),
     shape: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 8 }),
     datatype: Type.String({ description: `one of ${DATATYPES.join(', ')}` }),
-    data: Type.Array(Type.Unknown(), { description: 'row-major values, flat or nested' }),
-    parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    data: Type.Optional(Type.Array(Type.Unknown(), { description: 'row-major values, flat or nested; absent when the tensor travels as binary data' })),
+    parameters: Type.Optional(
+      Type.Object(
+        { binary_data_size: Type.Optional(Type.Integer({ minimum: 0, description: 'binary tensor data extension: the tensor is this many raw bytes in the body after the JSON header' })) },
+        { additionalProperties: true },
+      ),
+    ),
   },
   {},
 );
@@ -30,7 +35,8 @@ export const InferOutputTensor = Type.Object(
     name: Type.String(),
     shape: Type.Array(Type.Integer()),
     datatype: Datatype,
-    data: Type.Array(Type.Union([Type.Number(), Type.Boolean()])),
+    data: Type.Optional(Type.Array(Type.Union([Type.Number(), Type.Boolean()]), { description: 'absent when the output travels as binary data' })),
+    parameters: Type.Optional(Type.Object({ binary_data_size: Type.Optional(Type.Integer({ description: 'the output is this many raw bytes after the JSON header' })) })),
   },
   {},
 );
@@ -38,11 +44,17 @@ export const InferOutputTensor = Type.Object(
 export const InferParameters = Type.Object(
   {
     timeout: Type.Optional(Type.Integer({ minimum: 1, description: 'deadline in microseconds, as in Triton: past it the request is dropped (504)' })),
+    binary_data_output: Type.Optional(Type.Boolean({ description: 'binary tensor data extension: send every output as raw bytes unless the output says otherwise' })),
   },
   { additionalProperties: true },
 );
 
-const RequestedOutput = Type.Object({ name: Type.String(), parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())) });
+const RequestedOutput = Type.Object({
+  name: Type.String(),
+  parameters: Type.Optional(
+    Type.Object({ binary_data: Type.Optional(Type.Boolean({ description: 'send this output as raw bytes after the JSON header' })) }, { additionalProperties: true }),
+  ),
+});
 
 const kserveRequestFields = {
   id: Type.Optional(Type.String()),
@@ -63,7 +75,11 @@ export type KServeInferRequest = Static<typeof KServeInferRequest>;
 
 /** The same with the model named in the body, for POST /infer. */
 export const InferRequest = Type.Object(
-  { model: Type.String({ minLength: 1, description: 'model name' }), ...kserveRequestFields },
+  {
+    model: Type.String({ minLength: 1, description: 'model name' }),
+    version: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,17}$', description: "a version of the model; its newest ready version when absent" })),
+    ...kserveRequestFields,
+  },
   { title: 'raw-tensor request', examples: [{ model: 'demo-embedder', inputs: exampleInputs }] },
 );
 export type InferRequest = Static<typeof InferRequest>;
@@ -86,6 +102,16 @@ export const ModelDescription = Type.Object(
     task: Type.Union([Type.String(), Type.Null()]),
     state: Type.Union(['unloaded', 'loading', 'ready', 'failed'].map((s) => Type.Literal(s))),
     error: Type.Optional(Type.String({ description: 'why the model failed to load' })),
+    version: Type.String({ description: 'the default version: where requests without a version go' }),
+    version_policy: Type.String({ description: "which versions are served, in Triton's words: latest N, all, specific" }),
+    versions: Type.Array(
+      Type.Object({
+        version: Type.String(),
+        state: Type.Union(['unloaded', 'loading', 'ready', 'failed'].map((s) => Type.Literal(s))),
+        served: Type.Boolean({ description: 'named by the version policy' }),
+        error: Type.Optional(Type.String()),
+      }),
+    ),
     device: Type.String(),
     weights: Type.Union([Type.String(), Type.Null()], { description: 'pretrained or random-init' }),
     dtype: Type.Union([Type.String(), Type.Null()]),
@@ -111,3 +137,7 @@ export const ModelDescription = Type.Object(
 );
 
 export const ModelName = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) });
+export const ModelVersion = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 128 }),
+  version: Type.String({ pattern: '^[1-9][0-9]{0,17}$', description: 'a version number' }),
+});

@@ -34,7 +34,7 @@ t.test('KServe v2 route and metadata', async (t) => {
   t.same(meta.inputs[0], { name: 'input_ids', datatype: 'INT64', shape: [-1, -1] });
   t.same((await app.inject('/v2/models/demo-embedder/ready')).json(), { ready: true });
   t.equal((await app.inject('/v2/health/live')).statusCode, 200);
-  t.same((await app.inject('/v2')).json().extensions, ['model_repository']);
+  t.same((await app.inject('/v2')).json().extensions, ['model_repository', 'binary_tensor_data']);
 });
 
 t.test('errors are JSON with a code, naming the problem', async (t) => {

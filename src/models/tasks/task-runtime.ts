@@ -27,9 +27,11 @@ export class TaskRuntime {
     return this.registry.acquire(model);
   }
 
-  /** Raw tensors for a model by name: acquire it (loading it lazily), then run them through its engine. */
-  async inferRaw(model: string, inputs: Map<string, Tensor>, submit: SubmitOptions = {}): Promise<Map<string, Tensor>> {
-    return this.infer(await this.registry.acquire(model), inputs, submit);
+  /** Raw tensors for a model by name (its default version, or `version`): acquire it (loading it lazily), then run them through its engine. */
+  async inferRaw(model: string, inputs: Map<string, Tensor>, submit: SubmitOptions & { version?: string } = {}): Promise<{ version: string; outputs: Map<string, Tensor> }> {
+    const { version, ...rest } = submit;
+    const entry = await this.registry.acquire(model, version);
+    return this.registry.withEngine(entry, async (engine, used) => ({ version: used.version, outputs: await engine.infer(inputs, rest) }), version);
   }
 
   /** One request of named tensors through the model's engine (reloading it if it was unloaded meanwhile). */

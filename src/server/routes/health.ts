@@ -27,7 +27,7 @@ export async function healthRoutes(app: FastifyInstance, ctx: ServerContext): Pr
   app.get(
     '/v2',
     { schema: { tags: ['kserve-v2'], summary: 'Server metadata', response: { 200: Type.Object({ name: Type.String(), version: Type.String(), extensions: Type.Array(Type.String()) }) } } },
-    async () => ({ name: 'atenspace-serve', version: '0.1.0', extensions: ['model_repository'] }),
+    async () => ({ name: 'atenspace-serve', version: '0.1.0', extensions: ['model_repository', 'binary_tensor_data'] }),
   );
   app.get(
     '/metrics',

@@ -1,11 +1,11 @@
 /** Model listing, load and unload: /models and the KServe v2 model/repository routes. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 
 import type { ServerContext } from '../context.js';
 import { describeModel } from '../describe-model.js';
 import { deviceMemory } from '../device-memory.js';
-import { ErrorResponse, ModelDescription, ModelName } from '../schemas.js';
+import { ErrorResponse, ModelDescription, ModelName, ModelVersion } from '../schemas.js';
 
 const KServeModelMetadata = Type.Object({
   name: Type.String(),
@@ -60,40 +60,60 @@ export async function modelRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     response: { 200: ModelDescription, 401: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse },
   });
 
-  app.post('/models/:name/load', { config: { write: true }, schema: loadSchema('Load a model (and warm it up)') }, async (request) => {
+  app.post('/models/:name/load', { config: { write: true }, schema: loadSchema('Load a model: its served versions (version policy), warmed up; then unload the versions it no longer serves, after they drain (a rollout)') }, async (request) => {
     const { name } = request.params as { name: string };
     await registry.load(name);
     return describe(name);
   });
 
-  app.post('/models/:name/unload', { config: { write: true }, schema: loadSchema('Unload a model after its queue drains') }, async (request) => {
+  app.post('/models/:name/unload', { config: { write: true }, schema: loadSchema('Unload a model (every version) after its queues drain') }, async (request) => {
     const { name } = request.params as { name: string };
     await registry.unload(name);
     return describe(name);
   });
 
-  // KServe v2 model metadata and readiness.
+  // KServe v2 model metadata and readiness, of the default version or of one version.
+  const metadata = async (name: string, version?: string) => {
+    const entry = await registry.find(name, version);
+    const d = describeModel(entry, registry, config.device);
+    const versions = registry.versionsOf(name).filter((v) => v.served).map((v) => v.entry.version);
+    return { name, versions: version === undefined ? versions : [entry.version], platform: 'pytorch_torchscript', inputs: d.inputs, outputs: d.outputs };
+  };
+  const readiness = async (name: string, version: string | undefined, reply: FastifyReply) => {
+    const entry = await registry.find(name, version);
+    const ready = entry.state === 'ready';
+    if (ready) return { ready };
+    // Triton answers 400 for a model that is not ready; the body says why, as every 4xx does.
+    const which = version !== undefined ? ` version ${version}` : '';
+    return reply.status(400).send({ ready, error: `model '${entry.name}'${which} is ${entry.state}${entry.error ? `: ${entry.error}` : ''}`, code: 'MODEL_NOT_READY' });
+  };
+  const readyResponse = { 200: Type.Object({ ready: Type.Boolean() }), 400: Type.Object({ ready: Type.Boolean(), error: Type.String(), code: Type.String() }), 404: ErrorResponse };
+
   app.get(
     '/v2/models/:name',
-    { schema: { tags: ['kserve-v2'], summary: 'Model metadata', params: ModelName, response: { 200: KServeModelMetadata, 404: ErrorResponse } } },
+    { schema: { tags: ['kserve-v2'], summary: 'Model metadata (versions: the served ones)', params: ModelName, response: { 200: KServeModelMetadata, 404: ErrorResponse } } },
+    async (request) => metadata((request.params as { name: string }).name),
+  );
+  app.get(
+    '/v2/models/:name/versions/:version',
+    { schema: { tags: ['kserve-v2'], summary: 'Metadata of one version of a model', params: ModelVersion, response: { 200: KServeModelMetadata, 404: ErrorResponse } } },
     async (request) => {
-      const { name } = request.params as { name: string };
-      await registry.find(name);
-      const d = describe(name);
-      return { name, versions: ['1'], platform: 'pytorch_torchscript', inputs: d.inputs, outputs: d.outputs };
+      const { name, version } = request.params as { name: string; version: string };
+      return metadata(name, version);
     },
   );
 
   app.get(
     '/v2/models/:name/ready',
-    { schema: { tags: ['kserve-v2'], summary: 'Model readiness: 200 when ready, 400 otherwise', params: ModelName, response: { 200: Type.Object({ ready: Type.Boolean() }), 400: Type.Object({ ready: Type.Boolean(), error: Type.String(), code: Type.String() }), 404: ErrorResponse } } },
+    { schema: { tags: ['kserve-v2'], summary: 'Model readiness (its default version): 200 when ready, 400 otherwise', params: ModelName, response: readyResponse } },
+    async (request, reply) => readiness((request.params as { name: string }).name, undefined, reply),
+  );
+  app.get(
+    '/v2/models/:name/versions/:version/ready',
+    { schema: { tags: ['kserve-v2'], summary: 'Readiness of one version of a model: 200 when ready, 400 otherwise', params: ModelVersion, response: readyResponse } },
     async (request, reply) => {
-      const { name } = request.params as { name: string };
-      const entry = await registry.find(name);
-      const ready = entry.state === 'ready';
-      if (ready) return { ready };
-      // Triton answers 400 for a model that is not ready; the body says why, as every 4xx does.
-      return reply.status(400).send({ ready, error: `model '${entry.name}' is ${entry.state}${entry.error ? `: ${entry.error}` : ''}`, code: 'MODEL_NOT_READY' });
+      const { name, version } = request.params as { name: string; version: string };
+      return readiness(name, version, reply);
     },
   );
 
@@ -103,12 +123,14 @@ export async function modelRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     { config: { write: false }, schema: { tags: ['kserve-v2'], summary: 'Repository index', response: { 200: Type.Array(RepositoryIndexEntry) } } },
     async () => {
       await registry.refresh();
-      return registry.list().map((e) => ({
-        name: e.name,
-        version: '1',
-        state: e.state === 'ready' ? 'READY' : e.state === 'loading' ? 'LOADING' : e.state === 'failed' ? 'UNAVAILABLE' : 'UNLOADED',
-        ...(e.error ? { reason: e.error } : {}),
-      }));
+      return registry.list().flatMap((d) =>
+        registry.versionsOf(d.name).map(({ entry: e }) => ({
+          name: e.name,
+          version: e.version,
+          state: e.state === 'ready' ? 'READY' : e.state === 'loading' ? 'LOADING' : e.state === 'failed' ? 'UNAVAILABLE' : 'UNLOADED',
+          ...(e.error ? { reason: e.error } : {}),
+        })),
+      );
     },
   );
 

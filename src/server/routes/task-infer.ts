@@ -22,6 +22,7 @@ import {
   GenerationInfer,
   GenerationResponse,
 } from '../task-schemas.js';
+import { acceptBinaryBodies, BINARY_CONTENT_TYPE, registerBinaryBodies } from '../kserve-binary.js';
 import { type Body, inferTensors } from '../kserve-infer.js';
 import { disconnectSignal, errors, measured } from '../request-outcome.js';
 import { answerTask } from '../task-answers.js';
@@ -30,28 +31,31 @@ import { BODY_BY_TASK, describeInvalid, generationOptions, multipartBody } from 
 
 export async function taskInferRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { registry, tasks, responseCache } = ctx;
+  registerBinaryBodies(app, ctx.config.bodyLimit);
 
   app.post(
     '/infer',
     {
       config: { write: false },
+      ...acceptBinaryBodies,
       attachValidation: true,
       schema: {
         tags: ['inference'],
         summary: 'Run a model: raw tensors, or by its task (text, image)',
         description: [
           'The body depends on the model:',
-          '- raw tensors (any model): `{model, inputs: [{name, shape, datatype, data}], outputs?}` → `{model_name, outputs}`',
+          '- raw tensors (any model): `{model, version?, inputs: [{name, shape, datatype, data}], outputs?}` → `{model_name, model_version, outputs}`; tensors may also travel as raw bytes (the KServe v2 binary tensor data extension: an `application/octet-stream` body with the `Inference-Header-Content-Length` header, see POST /v2/models/{name}/infer)',
           '- embedding: `{model, text, normalize?, truncate?, dimensions?}` → `{model, embeddings, usage: {tokens}}`',
           '- text-generation: `{model, text, max_new_tokens, temperature?, top_k?, top_p?, seed?, stop?, stream?}` → `{model, text, tokens, token_ids, finish_reason, usage}` (or Server-Sent Events with `stream: true`)',
           '- image-classification: `{model, image, top_k?}` → `{model, labels: [{label, score}]}`',
           '- object-detection: `{model, image, threshold?}` → `{model, detections: [{label, score, box}]}`',
           'Images are base64 or data: URLs, or a multipart/form-data upload with fields `model`, `image` (file) and `top_k` / `threshold`.',
         ].join('\n'),
-        consumes: ['application/json', 'multipart/form-data'],
+        consumes: ['application/json', 'multipart/form-data', BINARY_CONTENT_TYPE],
+        produces: ['application/json', 'text/event-stream', BINARY_CONTENT_TYPE],
         body: Type.Union([EmbeddingInfer, GenerationInfer, ClassificationInfer, DetectionInfer, InferRequest]),
         response: {
-          200: Type.Union([EmbeddingResponse, GenerationResponse, ClassificationResponse, DetectionResponse, Type.Object({ model_name: Type.String(), outputs: Type.Array(Type.Unknown()) })], {
+          200: Type.Union([EmbeddingResponse, GenerationResponse, ClassificationResponse, DetectionResponse, Type.Object({ model_name: Type.String(), model_version: Type.Optional(Type.String()), id: Type.Optional(Type.String()), outputs: Type.Array(Type.Unknown()) })], {
             description: 'depends on the task (see above)',
           }),
           ...errors,
@@ -69,7 +73,8 @@ export async function taskInferRoutes(app: FastifyInstance, ctx: ServerContext):
           const first = [...Value.Errors(InferRequest, body)][0];
           throw new HttpError(400, 'BAD_REQUEST', `invalid raw-tensor request: ${first ? `${first.instancePath || 'body'} ${first.message}` : 'malformed'}`);
         }
-        return inferTensors(ctx, model, body as unknown as Body, request, reply);
+        const version = body.version;
+        return inferTensors(ctx, model, body as unknown as Body, request, reply, typeof version === 'string' ? version : undefined);
       }
 
       return measured(ctx, model, async () => {
