@@ -47,7 +47,7 @@ class Server:
                "WARMUP": "false", "HOST": "127.0.0.1", "PORT": str(self.port), "GRPC_PORT": "0",
                "INTRA_OP_THREADS": str(threads), "BODY_LIMIT": "256MiB", "MAX_TENSOR_ELEMENTS": str(64 << 20),
                "MAX_IMAGE_BYTES": "64MiB", "LOG_LEVEL": "warn", "DATA_DIR": tempfile.mkdtemp(prefix="fullsize-data-"),
-               "MEMORY_TRIM_INTERVAL_MS": "1000"}
+               "MEMORY_TRIM_INTERVAL_MS": "1000", "MAX_EVENT_LOOP_DELAY_MS": "0"}
         self.log = open(log, "w")
         self.proc = subprocess.Popen(["node", os.environ.get("SERVER_JS") or str(REPO / "dist/src/server/main.js")], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
