@@ -16,7 +16,7 @@ WORK=bench/.work/grpc
 MODELS=bench/.work/serving/models
 mkdir -p "$WORK"
 [ -f "$MODELS/minilm/model.pt" ] && [ -f "$MODELS/tiny/model.pt" ] || python3 bench/serving/make_models.py "$MODELS"
-TS=(node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs)
+TS=(env TS_NODE_TRANSPILE_ONLY=1 node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs)
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 PIDS=()
