@@ -31,6 +31,7 @@ import { inferRoutes } from './routes/infer.js';
 import { atomRoutes } from './routes/atoms.js';
 import { compatRoutes } from './routes/compat.js';
 import { openAiRoutes } from './routes/openai.js';
+import { tgiRoutes } from './routes/tgi.js';
 import { ConfigError } from './config.js';
 import { trimMemoryEvery } from '../runtime/index.js';
 import { deviceMemory } from './device-memory.js';
@@ -150,6 +151,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
         { name: 'kserve-v2', description: 'KServe v2 / Open Inference Protocol' },
         { name: 'embeddings', description: 'TEI- and OpenAI-compatible embeddings' },
         { name: 'openai', description: 'OpenAI-compatible completions, chat completions and models' },
+        { name: 'tgi', description: 'text-generation-inference and text-embeddings-inference routes: POST /, /generate, /generate_stream, /info' },
         { name: 'atomspace', description: 'The AtomSpace: atoms, links, embeddings, similarity' },
         { name: 'health', description: 'Health and metrics' },
       ],
@@ -174,6 +176,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   await app.register(async (scope) => taskInferRoutes(scope, context));
   await app.register(async (scope) => compatRoutes(scope, context));
   await app.register(async (scope) => openAiRoutes(scope, context));
+  await app.register(async (scope) => tgiRoutes(scope, context, API_VERSION));
   await app.register(async (scope) => atomRoutes(scope, context));
 
   const stopTrimming = config.memoryTrimIntervalMs > 0 ? trimMemoryEvery(config.memoryTrimIntervalMs) : () => undefined;

@@ -35,7 +35,7 @@ export async function startFuzzTarget(sockets: number): Promise<FuzzTarget> {
     images: await fuzzImages(),
     atomTypes: ['ConceptNode', 'PredicateNode', 'InheritanceLink', 'ListLink', 'SimilarityLink', 'EvaluationLink', 'Node', 'Link', 'Atom', 'NoSuchType', ''],
     maxAtomId: 40,
-    modelFor: { 'embedding request': 'demo-embedder', 'text-generation request': 'demo-gpt2', 'image-classification request': 'demo-vit', 'object-detection request': 'demo-yolos', 'raw-tensor request': 'demo-embedder' },
+    modelFor: { 'embedding request': 'demo-embedder', 'text-generation request': 'demo-gpt2', 'image-classification request': 'demo-vit', 'object-detection request': 'demo-yolos', 'raw-tensor request': 'demo-embedder', 'TGI generate request': 'demo-gpt2', 'TEI embed request': 'demo-embedder' },
     defaultModel: 'demo-embedder',
   };
   const spec = app.swagger() as unknown as FuzzTarget['spec'];

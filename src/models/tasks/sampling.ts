@@ -17,6 +17,15 @@ export function argmax(row: Float32Array): number {
   return best;
 }
 
+/** log softmax(row)[index]: the log-probability the model gives token `index` (temperature 1, unfiltered). */
+export function logProbability(row: Float32Array, index: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
+  return row[index]! - max - Math.log(sum);
+}
+
 /** xoshiro128** seeded by splitmix32: small, fast, repeatable across platforms. */
 export class SeededRandom {
   #s: Uint32Array;

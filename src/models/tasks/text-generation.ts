@@ -9,7 +9,7 @@ import type { SubmitOptions } from '../../batching/batcher.js';
 import type { SequenceHandler } from '../engine/decode-scheduler.js';
 import { DEFAULT_LIMITS, enforce, type RequestLimits } from '../limits.js';
 import { sectionOf } from '../manifest.js';
-import { argmax, sample, SeededRandom } from './sampling.js';
+import { argmax, logProbability, sample, SeededRandom } from './sampling.js';
 import { TaskInputError } from './task-errors.js';
 import type { TaskRuntime } from './task-runtime.js';
 import type { TextTokenizer } from './text-tokenizer.js';
@@ -21,6 +21,10 @@ export interface GenerateOptions {
   topP?: number;
   seed?: number;
   stop?: string[];
+  /** Keep only the prompt's last N tokens (as text-generation-inference's `truncate`). */
+  truncate?: number;
+  /** Give each chosen token's log-probability to `onToken`. */
+  logprobs?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length' | 'eos';
@@ -35,8 +39,22 @@ export interface GenerateResult {
 /** Called with each new piece of text as it is decoded (for streaming). */
 export type OnText = (piece: string, tokenId: number) => void;
 
+/**
+ * Every token as it is chosen, the EOS that ends a generation included (its text the token
+ * itself, special tokens kept). `text` is what the token settled: '' while a character is
+ * incomplete, and not cut by a stop sequence. `logprob` only with options.logprobs; `finish` is
+ * set on the token that ends the generation.
+ */
+export interface ChosenToken {
+  id: number;
+  text: string;
+  logprob: number | null;
+  finish: FinishReason | null;
+}
+export type OnToken = (token: ChosenToken) => void;
+
 export function validateGenerateOptions(options: GenerateOptions, limits: RequestLimits = DEFAULT_LIMITS): void {
-  const { maxNewTokens, temperature, topK, topP, seed, stop } = options;
+  const { maxNewTokens, temperature, topK, topP, seed, stop, truncate } = options;
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new TaskInputError(`max_new_tokens must be a positive integer, got ${maxNewTokens}`);
   enforce(limits, 'maxNewTokens', maxNewTokens, 'max_new_tokens', 400);
   if (temperature !== undefined && !(temperature >= 0 && temperature <= 100)) throw new TaskInputError('temperature must be from 0 (greedy) to 100');
@@ -46,6 +64,7 @@ export function validateGenerateOptions(options: GenerateOptions, limits: Reques
   if (stop && (stop.length > 8 || stop.some((s) => typeof s !== 'string' || s === ''))) {
     throw new TaskInputError('stop must be up to 8 non-empty strings');
   }
+  if (truncate !== undefined && !(Number.isInteger(truncate) && truncate >= 1)) throw new TaskInputError('truncate must be a positive integer');
 }
 
 export function isSampling(options: Pick<GenerateOptions, 'temperature'>): boolean {
@@ -59,6 +78,7 @@ export async function generate(
   options: GenerateOptions,
   submit: SubmitOptions = {},
   onText?: OnText,
+  onToken?: OnToken,
 ): Promise<GenerateResult> {
   const entry = await runtime.entryForTask(model, 'text-generation');
   if (typeof text !== 'string' || text === '') throw new TaskInputError('text is empty');
@@ -66,14 +86,14 @@ export async function generate(
   const section = sectionOf(entry.manifest!, 'generation');
   const t0 = performance.now();
   const [encoded] = await runtime.tokenizer(entry).encode([text], false);
-  const prompt = encoded!.ids;
+  const prompt = options.truncate !== undefined && encoded!.ids.length > options.truncate ? encoded!.ids.slice(-options.truncate) : encoded!.ids;
   runtime.observer.stage(model, 'preprocess', (performance.now() - t0) / 1000);
   runtime.tokensPerRequest(model, prompt.length);
   if (prompt.length === 0) throw new TaskInputError('text encodes to no tokens');
   if (prompt.length >= section.context_length) {
     throw new TaskInputError(`the prompt is ${prompt.length} tokens; the model's context is ${section.context_length} tokens, leaving no room to generate`);
   }
-  const run = new Generation(prompt, Math.min(options.maxNewTokens, section.context_length - prompt.length), options, section.eos_token_id, runtime.tokenizer(entry), onText);
+  const run = new Generation(prompt, Math.min(options.maxNewTokens, section.context_length - prompt.length), options, section.eos_token_id, runtime.tokenizer(entry), onText, onToken);
   // The model may be unloaded while the prompt is tokenized or queued: withEngine reloads it and retries.
   await runtime.registry.withEngine(entry, (engine) => engine.generate(run, submit));
   const t1 = performance.now();
@@ -101,6 +121,7 @@ class Generation implements SequenceHandler {
     private readonly eos: number | null,
     private readonly tokenizer: TextTokenizer,
     private readonly onText: OnText | undefined,
+    private readonly onToken: OnToken | undefined,
   ) {
     this.#random = new SeededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
   }
@@ -110,8 +131,10 @@ class Generation implements SequenceHandler {
     const token = isSampling(options)
       ? sample(logits, { temperature: options.temperature!, topK: options.topK ?? 0, topP: options.topP ?? 1 }, this.#random)
       : argmax(logits);
+    const logprob = options.logprobs ? logProbability(logits, token) : null;
     if (this.eos !== null && token === this.eos) {
       this.#finishReason = 'eos';
+      if (this.onToken) this.onToken({ id: token, text: await this.tokenizer.decode([token], false), logprob, finish: 'eos' });
       return undefined;
     }
     this.generated.push(token);
@@ -119,6 +142,8 @@ class Generation implements SequenceHandler {
     // Hold back a trailing partial character (an incomplete UTF-8 sequence decodes to U+FFFD).
     const settled = decoded.endsWith('\uFFFD') ? this.#text : decoded;
     const stopAt = firstStop(settled, options.stop);
+    const finish = stopAt >= 0 ? 'stop' : this.generated.length >= this.maxNewTokens ? 'length' : null;
+    this.onToken?.({ id: token, text: settled.length > this.#text.length ? settled.slice(this.#text.length) : '', logprob, finish });
     if (stopAt >= 0) {
       const finalText = settled.slice(0, stopAt);
       if (finalText.length > this.#text.length) this.onText?.(finalText.slice(this.#text.length), token);

@@ -9,20 +9,10 @@ import { enforce } from '../../models/limits.js';
 import { embed } from '../../models/tasks/embedding.js';
 import { TaskInputError } from '../../models/tasks/task-errors.js';
 import type { ServerContext } from '../context.js';
-import { HttpError } from '../http-errors.js';
+import { embeddingModel } from '../default-models.js';
 import { ErrorResponse } from '../schemas.js';
 import { TeiEmbed, TeiToken, TeiTokenize } from '../task-schemas.js';
 import { disconnectSignal, measured } from '../request-outcome.js';
-
-/** The model a request names, or EMBED_MODEL, or the first ready (else loadable) embedding model. */
-async function embeddingModel(ctx: ServerContext, named: string | undefined): Promise<string> {
-  if (named) return named;
-  if (ctx.config.embedModel) return ctx.config.embedModel;
-  const candidates = ctx.registry.list().filter((e) => e.manifest?.task === 'embedding');
-  const first = candidates.find((e) => e.state === 'ready') ?? candidates.find((e) => e.state !== 'failed');
-  if (!first) throw new HttpError(404, 'MODEL_NOT_FOUND', 'no embedding model in the repository; name one with "model"');
-  return first.name;
-}
 
 const errors = { 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
 
@@ -41,7 +31,7 @@ export async function compatRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
       const body = request.body as Static<typeof TeiEmbed>;
-      const model = await embeddingModel(ctx, body.model);
+      const model = embeddingModel(ctx, body.model);
       return measured(ctx, model, async () => {
         const texts = typeof body.inputs === 'string' ? [body.inputs] : body.inputs;
         const result = await embed(
@@ -69,7 +59,7 @@ export async function compatRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request) => {
       const body = request.body as Static<typeof TeiTokenize>;
-      const model = await embeddingModel(ctx, body.model);
+      const model = embeddingModel(ctx, body.model);
       const entry = await ctx.registry.find(model);
       if (!entry.manifest?.tokenizer) throw new TaskInputError(`model '${model}' has no tokenizer`);
       const ready = await ctx.registry.acquire(model);

@@ -7,12 +7,12 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Static, type TSchema, Type } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { type Static, Type } from 'typebox';
 
 import { MANIFEST_FILE } from '../../models/manifest.js';
 import { embed, type EmbedInput } from '../../models/tasks/embedding.js';
 import type { ServerContext } from '../context.js';
+import { exactValidator } from '../exact-validator.js';
 import { namingLimits, toHttp } from '../http-errors.js';
 import { complete, streamCompletion } from '../openai-completions.js';
 import { ChatCompletionRequest, ChatCompletionResponse, CompletionRequest, CompletionResponse, OpenAiModel, OpenAiModelList } from '../openai-schemas.js';
@@ -27,17 +27,6 @@ export function openAiError(error: unknown, limits: { bodyLimit: number; maxImag
   const { status, body, headers } = toHttp(namingLimits(error, limits));
   const type = status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
   return { status, headers, body: { error: { message: body.error, type, param: body.limit ?? null, code: body.code }, code: body.code } };
-}
-
-/** A body validator that checks the schema as it is (TypeBox), never coercing types. */
-function exactValidator({ schema }: { schema: unknown }) {
-  const check = Compile(schema as TSchema);
-  return (data: unknown) => {
-    if (check.Check(data)) return { value: data };
-    const first = [...check.Errors(data)][0];
-    const where = first?.instancePath ? `body${first.instancePath.replace(/\//g, '.')}` : 'body';
-    return { error: Object.assign(new Error(`${where} ${first?.message ?? 'is invalid'}`), { code: 'BAD_REQUEST', statusCode: 400 }) };
-  };
 }
 
 /** OpenAI's `input`: a text, texts, one array of token ids, or an array of them. */
