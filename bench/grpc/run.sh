@@ -5,13 +5,13 @@
 #   2. MiniLM-size BERT (seq 32) at c=32, gRPC vs HTTP requests/s
 #   3. tracing on (OTLP to a local receiver) vs off, gRPC and HTTP at c=32
 # Runs under flock /tmp/atenspace-bench.lock (the machine is shared). Usage: bash bench/grpc/run.sh
-# Settings: DURATION=8 WARMUP=2. Results: bench/.work/grpc/results.jsonl.
+# Settings: LOAD_SECONDS=8 LOAD_WARMUP=2 (not WARMUP: that is a server setting). Results: bench/.work/grpc/results.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # One benchmark at a time on the shared machine.
 [ -n "${BENCH_LOCKED:-}" ] || exec env BENCH_LOCKED=1 flock /tmp/atenspace-bench.lock bash "$0" "$@"
-DURATION="${DURATION:-8}"
-WARMUP="${WARMUP:-2}"
+LOAD_SECONDS="${LOAD_SECONDS:-8}"
+LOAD_WARMUP="${LOAD_WARMUP:-2}"
 WORK=bench/.work/grpc
 MODELS=bench/.work/serving/models
 mkdir -p "$WORK"
@@ -32,7 +32,7 @@ start_server() { # $1: label, then env assignments
   echo "server $label did not become ready" >&2; tail "$WORK/server-$label.log" >&2; exit 1
 }
 stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
-load() { "${TS[@]}" bench/grpc/load.ts "$@" --duration "$DURATION" --warmup "$WARMUP" | tee -a "$RESULTS"; }
+load() { "${TS[@]}" bench/grpc/load.ts "$@" --duration "$LOAD_SECONDS" --warmup "$LOAD_WARMUP" | tee -a "$RESULTS"; }
 
 run() {
   load inproc --model-dir "$MODELS" --model tiny
