@@ -34,6 +34,13 @@ const RECONNECT_MAX_MS = 5000;
 /** Rows per page while loading. */
 const LOAD_PAGE = 20_000;
 
+/** A change this replica committed: what it wrote, so that the catch-up need not read it back. */
+export interface OwnChange {
+  seq: number;
+  ops: object[];
+  vectors: Map<string, Buffer>;
+}
+
 export interface FeedLog {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
@@ -76,6 +83,8 @@ export class ChangeFeed {
   #currentAt = Date.now();
   #error: string | undefined;
   #lastSeq = 0;
+  /** This replica's own changes not applied yet, by seq. */
+  readonly #own = new Map<number, OwnChange>();
   /** Commit-to-applied delays (ms) of the changes applied since the last read of `lags()`. */
   #lags: number[] = [];
 
@@ -140,7 +149,9 @@ export class ChangeFeed {
    * Resolves once memory holds every change committed before this call (a catch-up that
    * started after it has finished); rejects when the database could not be read.
    */
-  sync(): Promise<void> {
+  sync(own?: OwnChange): Promise<void> {
+    // A change this replica wrote: its ops and vectors are here already, no need to read them back.
+    if (own) this.#own.set(own.seq, own);
     if (this.#queued) return this.#queued;
     if (!this.#running) return this.#start();
     const queued = this.#running.catch(() => undefined).then(() => {
@@ -181,12 +192,12 @@ export class ChangeFeed {
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const now = (await client.query<{ snap: string }>('SELECT pg_current_snapshot()::text AS snap')).rows[0]!.snap;
-      const { rows } = await client.query<{ seq: number; ops: Record<string, unknown>[]; at_ms: number }>(
-        `SELECT seq, ops, extract(epoch FROM at) * 1000 AS at_ms FROM atomspace_changes
+      const { rows } = await client.query<{ seq: number; ops: Record<string, unknown>[] | null; at_ms: number }>(
+        `SELECT seq, CASE WHEN seq = ANY($2::bigint[]) THEN NULL ELSE ops END AS ops, extract(epoch FROM at) * 1000 AS at_ms FROM atomspace_changes
           WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot) ORDER BY seq`,
-        [since],
+        [since, [...this.#own.keys()]],
       );
-      const wanted = rows.flatMap((r) => r.ops.filter((op) => op.op === 'embed').map((op) => [op.id as number, op.space as string] as const));
+      const wanted = rows.flatMap((r) => (!r.ops ? [] : r.ops.filter((op) => op.op === 'embed').map((op) => [op.id as number, op.space as string] as const)));
       const vectors = new Map<string, Buffer>();
       if (wanted.length) {
         const found = await client.query<{ atom_id: number; space: string; vector: Buffer }>(
@@ -198,13 +209,14 @@ export class ChangeFeed {
       await client.query('COMMIT');
       const records: JournalRecord[] = [];
       for (const row of rows) {
-        for (const op of row.ops) {
+        const own = this.#own.get(row.seq);
+        for (const op of row.ops ?? (own!.ops as Record<string, unknown>[])) {
           if (op.op !== 'embed') {
             records.push({ json: op });
             continue;
           }
           // Removed (or its space recreated) later in this snapshot: a later record says so.
-          const bytes = vectors.get(`${op.id}\u0000${op.space}`);
+          const bytes = (own?.vectors ?? vectors).get(`${op.id}\u0000${op.space}`);
           if (bytes && bytes.length === (op.dim as number) * 4) records.push({ json: op, bytes: vectorBytes(bytes) });
         }
       }
@@ -213,6 +225,7 @@ export class ChangeFeed {
       this.#snapshot = now;
       const applied = Date.now();
       for (const row of rows) {
+        this.#own.delete(row.seq);
         this.#lastSeq = Math.max(this.#lastSeq, row.seq);
         if (this.#lags.length < 100_000) this.#lags.push(applied - row.at_ms);
       }

@@ -65,7 +65,7 @@ export const MIGRATIONS: readonly Migration[] = [
         seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
         at timestamptz NOT NULL DEFAULT clock_timestamp(),
-        ops jsonb NOT NULL
+        ops json NOT NULL
       );
       CREATE INDEX atomspace_changes_xid ON atomspace_changes (xid);
     `,

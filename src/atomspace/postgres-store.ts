@@ -24,7 +24,7 @@ import pg from 'pg';
 
 import { type Atom, AtomSpaceError, type AttentionValue, type TruthValue } from './atomspace.js';
 import { EmbeddingError } from './embedding-space.js';
-import { ChangeFeed, CHANNEL, describe, type FeedLog } from './postgres-feed.js';
+import { ChangeFeed, CHANNEL, describe, type FeedLog, type OwnChange } from './postgres-feed.js';
 import { migrate } from './postgres-migrations.js';
 import type { ChangeSink, SharedStore, SharedStoreStatus, StoreEmbedding, StoreItem } from './store/shared-store.js';
 
@@ -102,6 +102,23 @@ function bytesOf(vector: Float32Array): Buffer {
   return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
 }
 
+/** What a write transaction hands on once committed: its vectors' bytes (by atom and space), the spaces it confirmed. */
+interface WriteOut {
+  vectors: Map<string, Buffer>;
+  spaces: Map<string, number>;
+}
+
+interface Pending {
+  items: StoreItem[];
+  resolve: (results: { atom: Atom; created: boolean }[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Group transactions of addBatch running at once; the batches that arrive meanwhile form the next. */
+const GROUP_LANES = 2;
+/** Items in one group transaction (a batch larger than this goes alone). */
+const GROUP_ITEMS = 2000;
+
 /** Safe to run again from the start: deadlocks and serialization failures. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
@@ -167,10 +184,63 @@ export class PostgresStore implements SharedStore {
 
   // ----- writes -----
 
-  async addBatch(items: StoreItem[]): Promise<{ atom: Atom; created: boolean }[]> {
-    if (!items.length) return [];
+  /**
+   * Group commit: batches that arrive while GROUP_LANES transactions are running wait and go
+   * together into the next one (each keeps its own results; an atom two of them name is created
+   * by the first). When a group fails for one batch's sake (an outgoing atom removed meanwhile, a
+   * vector of the wrong dimension), its batches are retried one by one, so only that one fails.
+   */
+  addBatch(items: StoreItem[]): Promise<{ atom: Atom; created: boolean }[]> {
+    if (!items.length) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ items, resolve, reject });
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    while (this.#lanes < GROUP_LANES && this.#queue.length) {
+      const group: Pending[] = [];
+      let size = 0;
+      while (this.#queue.length && (group.length === 0 || size + this.#queue[0]!.items.length <= GROUP_ITEMS)) {
+        const next = this.#queue.shift()!;
+        group.push(next);
+        size += next.items.length;
+      }
+      this.#lanes++;
+      void this.#commitGroup(group).finally(() => {
+        this.#lanes--;
+        this.#drain();
+      });
+    }
+  }
+
+  async #commitGroup(group: Pending[]): Promise<void> {
+    try {
+      const results = await this.#addItems(group.flatMap((p) => p.items));
+      let at = 0;
+      for (const p of group) {
+        p.resolve(results.slice(at, at + p.items.length));
+        at += p.items.length;
+      }
+    } catch (error) {
+      const unavailable = error instanceof AtomSpaceError && error.code === 'STORAGE_UNAVAILABLE';
+      if (group.length === 1 || unavailable) {
+        for (const p of group) p.reject(error);
+        return;
+      }
+      for (const p of group) await this.#addItems(p.items).then(p.resolve, p.reject);
+    }
+  }
+
+  readonly #queue: Pending[] = [];
+  #lanes = 0;
+  /** Vector space dimensions known to be in the database (spaces are never dropped). */
+  readonly #spaces = new Map<string, number>();
+
+  async #addItems(items: StoreItem[]): Promise<{ atom: Atom; created: boolean }[]> {
     const keys = items.map(keyOf);
-    const results = await this.#write(async (c, ops) => {
+    const results = await this.#write(async (c, ops, out) => {
       // The atoms links name must exist, and stay until this commits (KEY SHARE blocks their removal).
       const targets = [...new Set(items.flatMap((i) => ('link' in i ? i.link.outgoing : [])))].sort((a, b) => a - b);
       if (targets.length) {
@@ -188,16 +258,18 @@ export class PostgresStore implements SharedStore {
       });
       const order = [...first.keys()];
       const byKey = new Map<string, Atom>();
-      const existing = await c.query<Row & { key: Buffer }>(`SELECT ${COLUMNS}, key FROM atomspace_atoms WHERE key = ANY($1::bytea[])`, [order.map((h) => Buffer.from(h, 'hex'))]);
+      const existing = await c.query<Row & { key: Buffer }>(
+        `SELECT ${COLUMNS}, key FROM atomspace_atoms WHERE key IN (SELECT substring($1::bytea FROM i * 32 + 1 FOR 32) FROM generate_series(0, $2::int - 1) AS i)`,
+        [Buffer.concat(order.map((h) => Buffer.from(h, 'hex'))), order.length],
+      );
       for (const r of existing.rows) byKey.set(r.key.toString('hex'), atomOf(r));
       const created = new Set<string>();
       let missing = order.filter((h) => !byKey.has(h));
       if (missing.length) {
-        const cols = { key: [] as Buffer[], type: [] as string[], name: [] as (string | null)[], outgoing: [] as (string | null)[], s: [] as number[], conf: [] as number[] };
+        const cols = { type: [] as string[], name: [] as (string | null)[], outgoing: [] as (string | null)[], s: [] as number[], conf: [] as number[] };
         for (const h of missing) {
           const item = items[first.get(h)!]!;
           const tv = ('node' in item ? item.node.tv : item.link.tv) ?? { strength: 1, confidence: 0 };
-          cols.key.push(Buffer.from(h, 'hex'));
           cols.type.push('node' in item ? item.node.type : item.link.type);
           cols.name.push('node' in item ? item.node.name : null);
           cols.outgoing.push('link' in item ? `{${item.link.outgoing.join(',')}}` : null);
@@ -206,9 +278,10 @@ export class PostgresStore implements SharedStore {
         }
         const inserted = await c.query<Row & { key: Buffer }>(
           `INSERT INTO atomspace_atoms (key, type, name, outgoing, tv_strength, tv_confidence)
-           SELECT k, t, n, o::bigint[], s, c FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[]) WITH ORDINALITY AS u(k, t, n, o, s, c, i) ORDER BY i
+           SELECT substring($1::bytea FROM (i - 1)::int * 32 + 1 FOR 32), t, n, o::bigint[], s, c
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[]) WITH ORDINALITY AS u(t, n, o, s, c, i) ORDER BY i
            ON CONFLICT (key) DO NOTHING RETURNING ${COLUMNS}, key`,
-          [cols.key, cols.type, cols.name, cols.outgoing, cols.s, cols.conf],
+          [Buffer.concat(missing.map((h) => Buffer.from(h, 'hex'))), cols.type, cols.name, cols.outgoing, cols.s, cols.conf],
         );
         for (const r of inserted.rows) {
           const hex = r.key.toString('hex');
@@ -258,7 +331,7 @@ export class PostgresStore implements SharedStore {
         const id = byKey.get(keys[i]!.toString('hex'))!.id;
         for (const e of item.node.embeddings ?? []) vectors.set(`${id}\u0000${e.space}`, { id, e });
       });
-      if (vectors.size) await this.#embed(c, ops, [...vectors.values()]);
+      if (vectors.size) await this.#embed(c, ops, [...vectors.values()], out);
       return items.map((_, i) => {
         const hex = keys[i]!.toString('hex');
         return { atom: byKey.get(hex)!, created: created.has(hex) && first.get(hex) === i };
@@ -316,43 +389,61 @@ export class PostgresStore implements SharedStore {
   }
 
   async setEmbedding(id: number, embedding: StoreEmbedding): Promise<void> {
-    await this.#write(async (c, ops) => {
+    await this.#write(async (c, ops, out) => {
       const atom = await c.query('SELECT id FROM atomspace_atoms WHERE id = $1 FOR KEY SHARE', [id]);
       if (!atom.rowCount) throw new AtomSpaceError('ATOM_NOT_FOUND', `no atom ${id}`);
-      await this.#embed(c, ops, [{ id, e: embedding }]);
+      await this.#embed(c, ops, [{ id, e: embedding }], out);
     });
   }
 
-  /** Upsert vectors (creating their spaces), checking each space's dimension. */
-  async #embed(c: pg.PoolClient, ops: object[], vectors: { id: number; e: StoreEmbedding }[]): Promise<void> {
+  /** Upsert vectors (creating their spaces), checking each space's dimension; `out` gets their bytes by atom and space, and the spaces confirmed. */
+  async #embed(c: pg.PoolClient, ops: object[], vectors: { id: number; e: StoreEmbedding }[], out: WriteOut): Promise<void> {
     const spaces = new Map<string, StoreEmbedding>();
     for (const { e } of vectors) if (!spaces.has(e.space)) spaces.set(e.space, e);
-    const names = [...spaces.keys()].sort();
-    await c.query('INSERT INTO atomspace_spaces (name, dim, model) SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) ON CONFLICT (name) DO NOTHING', [
-      names,
-      names.map((n) => spaces.get(n)!.vector.length),
-      names.map((n) => spaces.get(n)!.model),
-    ]);
-    const { rows } = await c.query<{ name: string; dim: number; model: string | null }>('SELECT name, dim, model FROM atomspace_spaces WHERE name = ANY($1::text[])', [names]);
-    const dims = new Map(rows.map((r) => [r.name, r]));
+    const unknown = [...spaces.keys()].filter((n) => !this.#spaces.has(n)).sort();
+    const dims = new Map<string, number>();
+    if (unknown.length) {
+      await c.query('INSERT INTO atomspace_spaces (name, dim, model) SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) ON CONFLICT (name) DO NOTHING', [
+        unknown,
+        unknown.map((n) => spaces.get(n)!.vector.length),
+        unknown.map((n) => spaces.get(n)!.model),
+      ]);
+      const { rows } = await c.query<{ name: string; dim: number }>('SELECT name, dim FROM atomspace_spaces WHERE name = ANY($1::text[])', [unknown]);
+      // Known for good only once this commits (kept by #write).
+      for (const r of rows) dims.set(r.name, r.dim);
+    }
     for (const { e } of vectors) {
-      const dim = dims.get(e.space)!.dim;
+      const dim = this.#spaces.get(e.space) ?? dims.get(e.space)!;
       if (dim !== e.vector.length) throw new EmbeddingError(`space '${e.space}' holds ${dim}-dimensional vectors, got ${e.vector.length}`);
     }
     vectors.sort((a, b) => a.id - b.id || (a.e.space < b.e.space ? -1 : a.e.space > b.e.space ? 1 : 0));
+    // All vectors as one binary parameter (pg sends a Buffer as binary; a bytea[] would go as hex text), cut apart in SQL.
+    const bytes = vectors.map((v) => bytesOf(v.e.vector));
+    const offsets: number[] = [];
+    let at = 0;
+    for (const b of bytes) {
+      offsets.push(at);
+      at += b.length;
+    }
     await c.query(
-      `INSERT INTO atomspace_embeddings (atom_id, space, model, vector) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[])
+      `INSERT INTO atomspace_embeddings (atom_id, space, model, vector)
+       SELECT id, space, model, substring($4::bytea FROM off + 1 FOR len) FROM unnest($1::bigint[], $2::text[], $3::text[], $5::int[], $6::int[]) AS u(id, space, model, off, len)
        ON CONFLICT (atom_id, space) DO UPDATE SET model = excluded.model, vector = excluded.vector`,
-      [vectors.map((v) => v.id), vectors.map((v) => v.e.space), vectors.map((v) => v.e.model), vectors.map((v) => bytesOf(v.e.vector))],
+      [vectors.map((v) => v.id), vectors.map((v) => v.e.space), vectors.map((v) => v.e.model), Buffer.concat(bytes), offsets, bytes.map((b) => b.length)],
     );
-    for (const v of vectors) ops.push({ op: 'embed', id: v.id, space: v.e.space, model: dims.get(v.e.space)!.model, dim: v.e.vector.length });
+    for (let i = 0; i < vectors.length; i++) {
+      const v = vectors[i]!;
+      ops.push({ op: 'embed', id: v.id, space: v.e.space, model: v.e.model, dim: v.e.vector.length });
+      out.vectors.set(`${v.id}\u0000${v.e.space}`, bytes[i]!);
+    }
+    for (const [name, dim] of dims) out.spaces.set(name, dim);
   }
 
   /**
    * Run `work` in a transaction that ends by recording its ops as one change (and NOTIFY);
    * after the commit, memory catches up with the stream (this change included).
    */
-  async #write<T>(work: (c: pg.PoolClient, ops: object[]) => Promise<T>): Promise<T> {
+  async #write<T>(work: (c: pg.PoolClient, ops: object[], out: WriteOut) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient | undefined;
       let committed = false;
@@ -360,15 +451,23 @@ export class PostgresStore implements SharedStore {
         client = await this.#pool.connect();
         await client.query('BEGIN');
         const ops: object[] = [];
-        const result = await work(client, ops);
+        // The vectors this change writes: the catch-up that follows takes them from here rather than reading them back.
+        const out: WriteOut = { vectors: new Map(), spaces: new Map() };
+        const result = await work(client, ops, out);
+        let seq: number | undefined;
         if (ops.length) {
-          await client.query(`WITH c AS (INSERT INTO atomspace_changes (ops) VALUES ($1::jsonb) RETURNING seq) SELECT pg_notify('${CHANNEL}', seq::text) FROM c`, [JSON.stringify(ops)]);
+          const change = await client.query<{ seq: number }>(
+            `WITH c AS (INSERT INTO atomspace_changes (ops) VALUES ($1::json) RETURNING seq) SELECT seq, pg_notify('${CHANNEL}', seq::text) FROM c`,
+            [JSON.stringify(ops)],
+          );
+          seq = change.rows[0]!.seq;
         }
         await client.query('COMMIT');
         committed = true;
         client.release();
         client = undefined;
-        if (ops.length) await this.#catchUp();
+        for (const [name, dim] of out.spaces) this.#spaces.set(name, dim);
+        if (seq !== undefined) await this.#catchUp({ seq, ops, vectors: out.vectors });
         return result;
       } catch (error) {
         if (client) {
@@ -394,9 +493,9 @@ export class PostgresStore implements SharedStore {
   }
 
   /** After a commit: memory catches up; when the database went away right after the commit, the next catch-up brings it. */
-  async #catchUp(): Promise<void> {
+  async #catchUp(own: OwnChange): Promise<void> {
     try {
-      await this.#feed!.sync();
+      await this.#feed!.sync(own);
     } catch (error) {
       throw new AtomSpaceError(
         'STORAGE_UNAVAILABLE',
