@@ -87,7 +87,7 @@ export async function modelRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     const which = version !== undefined ? ` version ${version}` : '';
     return reply.status(400).send({ ready, error: `model '${entry.name}'${which} is ${entry.state}${entry.error ? `: ${entry.error}` : ''}`, code: 'MODEL_NOT_READY' });
   };
-  const readyResponse = { 200: Type.Object({ ready: Type.Boolean() }), 400: Type.Object({ ready: Type.Boolean(), error: Type.String(), code: Type.String() }), 404: ErrorResponse };
+  const readyResponse = { 200: Type.Object({ ready: Type.Boolean() }), 400: Type.Object({ ready: Type.Optional(Type.Boolean({ description: 'false: the model is not ready (absent when the request itself is bad)' })), error: Type.String(), code: Type.String() }), 404: ErrorResponse };
 
   app.get(
     '/v2/models/:name',
