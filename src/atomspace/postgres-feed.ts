@@ -85,8 +85,6 @@ export class ChangeFeed {
   #lastSeq = 0;
   /** This replica's own changes not applied yet, by seq. */
   readonly #own = new Map<number, OwnChange>();
-  /** Commit-to-applied delays (ms) of the changes applied since the last read of `lags()`. */
-  #lags: number[] = [];
 
   constructor(
     private readonly pool: pg.Pool,
@@ -192,8 +190,8 @@ export class ChangeFeed {
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const now = (await client.query<{ snap: string }>('SELECT pg_current_snapshot()::text AS snap')).rows[0]!.snap;
-      const { rows } = await client.query<{ seq: number; ops: Record<string, unknown>[] | null; at_ms: number }>(
-        `SELECT seq, CASE WHEN seq = ANY($2::bigint[]) THEN NULL ELSE ops END AS ops, extract(epoch FROM at) * 1000 AS at_ms FROM atomspace_changes
+      const { rows } = await client.query<{ seq: number; ops: Record<string, unknown>[] | null }>(
+        `SELECT seq, CASE WHEN seq = ANY($2::bigint[]) THEN NULL ELSE ops END AS ops FROM atomspace_changes
           WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot) ORDER BY seq`,
         [since, [...this.#own.keys()]],
       );
@@ -223,11 +221,9 @@ export class ChangeFeed {
       if (this.#snapshot !== since || this.#closed) return; // closed meanwhile
       this.sink.apply(records);
       this.#snapshot = now;
-      const applied = Date.now();
       for (const row of rows) {
         this.#own.delete(row.seq);
         this.#lastSeq = Math.max(this.#lastSeq, row.seq);
-        if (this.#lags.length < 100_000) this.#lags.push(applied - row.at_ms);
       }
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -235,13 +231,6 @@ export class ChangeFeed {
     } finally {
       client.release();
     }
-  }
-
-  /** Delays (ms) from each change's commit to its being applied here, since the last call. */
-  takeLags(): number[] {
-    const lags = this.#lags;
-    this.#lags = [];
-    return lags;
   }
 
   status(): { connected: boolean; staleSeconds: number; error?: string } {

@@ -156,15 +156,6 @@ export class PostgresStore implements SharedStore {
 
   readonly #listenConfig: pg.ClientConfig;
 
-  /** The pool, for tools and tests that read the tables directly. */
-  get pool(): pg.Pool {
-    return this.#pool;
-  }
-
-  get feed(): ChangeFeed | undefined {
-    return this.#feed;
-  }
-
   async open(sink: ChangeSink): Promise<{ atoms: number; migrated: number[] }> {
     const migrated = await migrate(this.#pool);
     this.#feed = new ChangeFeed(this.#pool, this.#listenConfig, sink, this.#log);

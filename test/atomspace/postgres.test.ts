@@ -8,11 +8,20 @@ import pg from 'pg';
 import { AtomSpace, type AtomSpaceError } from '../../src/atomspace/atomspace.js';
 import { PostgresStore } from '../../src/atomspace/postgres-store.js';
 import { MIGRATIONS } from '../../src/atomspace/postgres-migrations.js';
+import { loadConfig } from '../../src/server/config.js';
 import { type PgCluster, postgresSkip, startCluster } from '../helpers/postgres.js';
+
+t.test('ATOMSPACE_STORE=postgres needs a postgres:// DATABASE_URL', async (t) => {
+  t.throws(() => loadConfig({ ATOMSPACE_STORE: 'postgres' }, []), { message: /ATOMSPACE_STORE=postgres needs DATABASE_URL/ });
+  t.throws(() => loadConfig({ ATOMSPACE_STORE: 'postgres', DATABASE_URL: 'mysql://x@y/z' }, []), { message: /DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/ });
+  t.throws(() => loadConfig({ ATOMSPACE_STORE: 'redis' }, []), { message: /ATOMSPACE_STORE must be journal or postgres, got 'redis'/ });
+  t.match(loadConfig({ ATOMSPACE_STORE: 'postgres', DATABASE_URL: 'postgresql://u:p@db:5432/atoms', PG_POOL_SIZE: '4' }, []), { atomspaceStore: 'postgres', pgPoolSize: 4 });
+  t.equal(loadConfig({}, []).atomspaceStore, 'journal', 'the journal stays the default');
+});
 
 const skip = postgresSkip();
 if (skip) {
-  t.plan(0, `PostgreSQL store tests: ${skip}`);
+  t.test('PostgreSQL store', { skip: `PostgreSQL store tests: ${skip}` }, () => undefined);
 } else {
   let cluster: PgCluster;
   t.before(async () => {
