@@ -11,7 +11,7 @@ import type { Tensor } from '../../runtime/index.js';
 import { API_VERSION } from '../app.js';
 import { bearerMatches } from '../auth.js';
 import type { ServerContext } from '../context.js';
-import { describeModel } from '../describe-model.js';
+import { modelMetadata } from '../kserve-metadata.js';
 import { HttpError } from '../http-errors.js';
 import { enforceTensorElements, runInference } from '../kserve-infer.js';
 import { measured } from '../request-outcome.js';
@@ -150,12 +150,7 @@ export class InferenceService {
         const entry = await registry.find(request.name, request.version || undefined);
         return { ready: entry.state === 'ready' };
       }),
-      ModelMetadata: unary('ModelMetadata', {}, async (request: { name: string; version: string }) => {
-        const entry = await registry.find(request.name, request.version || undefined);
-        const d = describeModel(entry, registry, config.device);
-        const versions = request.version ? [entry.version] : registry.versionsOf(request.name).filter((v) => v.served).map((v) => v.entry.version);
-        return { name: request.name, versions, platform: 'pytorch_torchscript', inputs: d.inputs, outputs: d.outputs };
-      }),
+      ModelMetadata: unary('ModelMetadata', {}, async (request: { name: string; version: string }) => modelMetadata(ctx, request.name, request.version || undefined)),
       ModelInfer: unary('ModelInfer', {}, async (request: ModelInferRequest, call, span) => this.infer(request, signalOf(call), call.getDeadline(), span)),
       ModelStreamInfer: (call: ServerDuplexStream<ModelInferRequest, unknown>) => this.#stream(call, tracingName('ModelStreamInfer')),
       RepositoryModelLoad: unary('RepositoryModelLoad', { write: true }, async (request: { model_name: string }) => {

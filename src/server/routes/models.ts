@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 
 import type { ServerContext } from '../context.js';
 import { describeModel } from '../describe-model.js';
+import { modelMetadata } from '../kserve-metadata.js';
 import { deviceMemory } from '../device-memory.js';
 import { ErrorResponse, ModelDescription, ModelName, ModelVersion } from '../schemas.js';
 
@@ -73,12 +74,7 @@ export async function modelRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   });
 
   // KServe v2 model metadata and readiness, of the default version or of one version.
-  const metadata = async (name: string, version?: string) => {
-    const entry = await registry.find(name, version);
-    const d = describeModel(entry, registry, config.device);
-    const versions = registry.versionsOf(name).filter((v) => v.served).map((v) => v.entry.version);
-    return { name, versions: version === undefined ? versions : [entry.version], platform: 'pytorch_torchscript', inputs: d.inputs, outputs: d.outputs };
-  };
+  const metadata = (name: string, version?: string) => modelMetadata(ctx, name, version);
   const readiness = async (name: string, version: string | undefined, reply: FastifyReply) => {
     const entry = await registry.find(name, version);
     const ready = entry.state === 'ready';
