@@ -87,7 +87,7 @@ t.test('kill -9 right after acknowledged writes: every acknowledged atom and emb
   const dir = dataDir();
   const port = 19000 + (process.pid % 1000);
   const child = spawn(process.execPath, [...process.execArgv, join(repoRoot, 'src', 'server', 'main.ts'), '--port', String(port), '--host', '127.0.0.1'], {
-    env: { ...process.env, MODEL_REPOSITORY: join(serverFixtures(), 'models'), LOAD_MODELS: 'demo-embedder', DATA_DIR: dir, LOG_LEVEL: 'warn' },
+    env: { ...process.env, GRPC_PORT: '0', MODEL_REPOSITORY: join(serverFixtures(), 'models'), LOAD_MODELS: 'demo-embedder', DATA_DIR: dir, LOG_LEVEL: 'warn' },
     stdio: 'ignore',
   });
   const exited = new Promise((resolve) => child.on('exit', resolve));
@@ -135,7 +135,7 @@ t.test('kill -9 while a snapshot is being written (on its worker thread): every 
   const dir = dataDir();
   const port = 20000 + (process.pid % 1000);
   const child = spawn(process.execPath, [...process.execArgv, join(repoRoot, 'src', 'server', 'main.ts'), '--port', String(port), '--host', '127.0.0.1'], {
-    env: { ...process.env, MODEL_REPOSITORY: join(serverFixtures(), 'models'), LOAD_MODELS: 'none', DATA_DIR: dir, LOG_LEVEL: 'warn', SNAPSHOT_BYTES: '1MiB' },
+    env: { ...process.env, GRPC_PORT: '0', MODEL_REPOSITORY: join(serverFixtures(), 'models'), LOAD_MODELS: 'none', DATA_DIR: dir, LOG_LEVEL: 'warn', SNAPSHOT_BYTES: '1MiB' },
     stdio: 'ignore',
   });
   const exited = new Promise((resolve) => child.on('exit', resolve));

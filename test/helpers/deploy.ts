@@ -153,6 +153,8 @@ export function serverEnv(port: number, env: Record<string, string>): NodeJS.Pro
     LOG_LEVEL: 'warn',
     WORKER_THREADS: '2',
     INTRA_OP_THREADS: '1',
+    // No gRPC unless a test asks: servers started side by side would all want the default 8081.
+    GRPC_PORT: '0',
     ...env,
   };
 }

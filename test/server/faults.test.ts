@@ -80,7 +80,7 @@ t.test('a forward that throws in LibTorch fails only its own request, even insid
 t.test('SIGTERM while models are loading drains and exits 0', async (t) => {
   const port = 19000 + (process.pid % 1000);
   const child = spawn(process.execPath, [...process.execArgv, join(repoRoot, 'src', 'server', 'main.ts'), '--port', String(port), '--host', '127.0.0.1'], {
-    env: { ...process.env, MODEL_REPOSITORY: fixtureModels(), LOAD_MODELS: 'all', LOG_LEVEL: 'info', DATA_DIR: mkdtempSync(join(tmpdir(), 'atenspace-data-')) },
+    env: { ...process.env, GRPC_PORT: '0', MODEL_REPOSITORY: fixtureModels(), LOAD_MODELS: 'all', LOG_LEVEL: 'info', DATA_DIR: mkdtempSync(join(tmpdir(), 'atenspace-data-')) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -25,7 +25,7 @@ t.test('a bad setting stops start-up with a clear message', async (t) => {
 t.test('SIGTERM: in-flight requests finish, then the process exits 0', async (t) => {
   const port = 18000 + (process.pid % 1000);
   const child = spawn(process.execPath, [...nodeArgs, '--port', String(port), '--host', '127.0.0.1'], {
-    env: { ...process.env, MODEL_REPOSITORY: join(serverFixtures(), 'models'), LOAD_MODELS: 'slow', LOG_LEVEL: 'info', MAX_BATCH_SIZE: '1' },
+    env: { ...process.env, GRPC_PORT: '0', MODEL_REPOSITORY: join(serverFixtures(), 'models'), LOAD_MODELS: 'slow', LOG_LEVEL: 'info', MAX_BATCH_SIZE: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
