@@ -94,7 +94,8 @@ ENV MODEL_REPOSITORY=/app/models
 ENV DATA_DIR=/app/data
 ENV HOST=0.0.0.0
 ENV PORT=8080
-EXPOSE 8080
+ENV GRPC_PORT=8081
+EXPOSE 8080 8081
 VOLUME ["/app/models", "/app/data"]
 HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

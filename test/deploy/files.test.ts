@@ -95,7 +95,7 @@ t.test('Dockerfile: multi-stage, non-root runtime with health check, port, volum
   t.equal(config.modelRepository, '/app/models');
 
   const exposed = runtime.instructions.filter(keyword('EXPOSE')).flatMap((i) => i.getArguments().map((a) => a.getValue()));
-  t.same(exposed, [String(config.port)], `EXPOSE ${config.port}, the PORT the image sets`);
+  t.same(exposed, [String(config.port), String(config.grpcPort)], `EXPOSE ${config.port} ${config.grpcPort}, the PORT and GRPC_PORT the image sets`);
 
   const volumes = runtime.instructions.filter(keyword('VOLUME')).flatMap((i) => execForm(i));
   t.same(volumes, ['/app/models', '/app/data'], 'models/ and data/ are volumes');
@@ -285,7 +285,7 @@ t.test('docker-compose.yml names only paths, ports, settings and build args that
     t.doesNotThrow(() => loadConfig(env, []), `${name}: the server accepts its settings`);
     const config = loadConfig(env, []);
     const targets = (service.ports ?? []).map((p: string) => String(p).split(':').pop());
-    t.same(targets, [String(config.port)], `${name}: publishes the server's PORT`);
+    t.same(targets, [String(config.port), String(config.grpcPort)], `${name}: publishes the server's PORT and GRPC_PORT`);
     t.same(targets, exposed, `${name}: which the image EXPOSEs`);
     const mounts = (service.volumes ?? []).map((v: string) => v.split(':')[1]);
     const declaredVolumes = runtime.instructions.filter(keyword('VOLUME')).flatMap((i) => execForm(i));
@@ -305,7 +305,7 @@ t.test('docker-compose.yml names only paths, ports, settings and build args that
 
   const hostPorts = Object.values(services).flatMap((s: any) => (s.ports ?? []).map((p: string) => String(p).split(':')[0]));
   t.same(hostPorts.sort(), [...new Set(hostPorts)].sort(), `host ports are distinct (${hostPorts.join(', ')})`);
-  t.same(hostPorts.sort(), ['3000', '8080', '8081', '8088', '9090'].sort());
+  t.same(hostPorts.sort(), ['3000', '8080', '8081', '8082', '8083', '8088', '9090'].sort());
 
   const namedVolumes = new Set(Object.keys(compose.volumes ?? {}));
   for (const [name, service] of Object.entries(services)) {

@@ -206,7 +206,7 @@ t.test('ports, paths, settings and metrics exist in the server', { timeout: 180_
   const config = envOf(server, 'Deployment');
   t.equal(config.atomspaceStore, 'postgres', 'replicas share the AtomSpace in PostgreSQL');
   const ports = new Map<string, number>(server.ports.map((p: any) => [p.name, p.containerPort]));
-  t.same([...ports.values()], [config.port], `the container port is the server's PORT (${config.port})`);
+  t.same([...ports.entries()], [['http', config.port], ['grpc', config.grpcPort]], `the container ports are the server's PORT (${config.port}) and GRPC_PORT (${config.grpcPort})`);
   t.ok(server.readinessProbe && server.livenessProbe && server.startupProbe, 'startup, readiness and liveness probes');
   t.equal(server.readinessProbe.httpGet.path, '/health/ready', 'readiness is /health/ready');
   t.equal(server.livenessProbe.httpGet.path, '/health/live', 'liveness is /health/live');
@@ -227,7 +227,10 @@ t.test('ports, paths, settings and metrics exist in the server', { timeout: 180_
   t.same(deployment.spec.selector.matchLabels, labels, 'the Deployment selects its pods');
   const service = find('Service');
   t.ok(matches(service.spec.selector, labels), 'the Service selects the pods');
-  for (const p of service.spec.ports) t.equal(typeof p.targetPort === 'string' ? ports.get(p.targetPort) : p.targetPort, config.port, `Service port ${p.name} reaches the server`);
+  for (const p of service.spec.ports) {
+    const want = p.name === 'grpc' ? config.grpcPort : config.port;
+    t.equal(typeof p.targetPort === 'string' ? ports.get(p.targetPort) : p.targetPort, want, `Service port ${p.name} reaches the server`);
+  }
   t.ok(matches(find('PodDisruptionBudget').spec.selector.matchLabels, labels), 'the PDB covers the pods');
   t.ok(find('PodDisruptionBudget').spec.minAvailable < deployment.spec.replicas, 'and lets one go at a time');
   const monitor = find('ServiceMonitor');
