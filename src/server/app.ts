@@ -49,6 +49,13 @@ export interface App {
   loadStartupModels(): Promise<void>;
   /** Closing the app first awaits `close` (another front end, e.g. gRPC, finishing its requests), then unloads the models. */
   closeFirst(close: () => Promise<void>): void;
+  /**
+   * Begin a graceful stop's hand-over: every answer from now on says `Connection: close`, and idle
+   * keep-alive connections are closed as they become idle, so that clients and balancers (which
+   * keep connections open) take their next requests elsewhere instead of meeting the closing
+   * server's 503. Returns a function that stops the idle sweep.
+   */
+  startDraining(): () => void;
 }
 
 /** Request ids: the caller's X-Request-Id when sent, else a short counter. */
@@ -125,8 +132,10 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}`, code: 'NOT_FOUND' });
   });
+  let draining = false;
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    if (draining) void reply.header('connection', 'close');
   });
   if (tracing) registerHttpTracing(app, tracing);
   registerAuth(app, config.apiKey, config.authReads);
@@ -209,7 +218,14 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
     startupDone = true;
   };
 
-  return { app, context, loadStartupModels, closeFirst: (close) => void closingFirst.push(close) };
+  const startDraining = () => {
+    draining = true;
+    app.server.closeIdleConnections();
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    sweep.unref();
+    return () => clearInterval(sweep);
+  };
+  return { app, context, loadStartupModels, closeFirst: (close) => void closingFirst.push(close), startDraining };
 }
 
 /**

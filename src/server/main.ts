@@ -43,7 +43,10 @@ async function main(): Promise<void> {
     try {
       // gRPC stops taking calls now too; the app's close waits for its calls before unloading models.
       void grpc?.close();
+      // Keep-alive connections (a balancer's) close after their current answer, not at their idle timeout.
+      const stopSweep = built.startDraining();
       await app.close(); // finishes in-flight requests, then the onClose hook drains and unloads models
+      stopSweep();
       app.log.info('stopped');
       process.exit(0);
     } catch (error) {
