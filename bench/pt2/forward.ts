@@ -7,7 +7,8 @@
  * Usage: node dist/bench/pt2/forward.js MODELS_DIR [ROUNDS=30] [NAMES=minilm,minilm-pt2,...]
  * `load` mode: node dist/bench/pt2/forward.js load FILE  -> load time and RSS growth (one model per process)
  */
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import { ModelHandle, type Tensor, configureRuntime, tensor } from '../../src/runtime/index.js';
 
@@ -18,9 +19,11 @@ const SHAPES: [number, number][] = [
   [8, 128],
 ];
 
+let vocab = 100;
+
 function inputs(batch: number, seq: number): Tensor[] {
   const n = batch * seq;
-  const ids = Array.from({ length: n }, (_, i) => 5 + ((i * 7919) % 1900));
+  const ids = Array.from({ length: n }, (_, i) => 5 + ((i * 7919) % (vocab - 5)));
   return [tensor('int64', [batch, seq], ids), tensor('int64', [batch, seq], new Array(n).fill(1)), tensor('int64', [batch, seq], new Array(n).fill(0))];
 }
 
@@ -29,6 +32,7 @@ const rssMiB = () => process.memoryUsage().rss / 2 ** 20;
 
 if (process.argv[2] === 'load') {
   const file = process.argv[3]!;
+  vocab = JSON.parse(readFileSync(join(dirname(file), 'config.json'), 'utf8')).vocab_size;
   configureRuntime({});
   const before = rssMiB();
   const t0 = performance.now();
@@ -46,6 +50,7 @@ if (process.argv[2] === 'load') {
 const dir = process.argv[2]!;
 const rounds = Number(process.argv[3] ?? 30);
 const names = (process.argv[4] ?? 'minilm,minilm-pt2,minilm-pt2-nofreeze').split(',');
+vocab = JSON.parse(readFileSync(join(dir, names[0]!, 'config.json'), 'utf8')).vocab_size;
 const files: Record<string, string> = {};
 for (const name of names) files[name] = join(dir, name, name.includes('pt2') ? 'model.pt2' : 'model.pt');
 const models = await Promise.all(names.map((name) => ModelHandle.load(files[name]!)));

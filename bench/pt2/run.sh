@@ -16,7 +16,7 @@ mkdir -p "$WORK"
 exec 9>/tmp/atenspace-bench.lock
 flock 9
 [ -d "$WORK/models/minilm-pt2-nofreeze" ] || python3 bench/pt2/make_models.py "$WORK" 2>&1 | grep -v Warning | tee "$WORK/make.log"
-npx tsc -p tsconfig.build.json
+[ -n "${SKIP_BUILD:-}" ] || npx tsc -p tsconfig.build.json  # SKIP_BUILD=1: use dist/ as it is
 
 echo "== forward time through the binding"
 node dist/bench/pt2/forward.js "$WORK/models" "$ROUNDS" | tee "$WORK/forward.json"
@@ -39,7 +39,7 @@ trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 : >"$WORK/served.jsonl"
 for name in minilm minilm-pt2 minilm-pt2-nofreeze; do
   MODEL_REPOSITORY="$WORK/models" LOAD_MODELS="$name" EMBED_MODEL="$name" PORT=18293 HOST=127.0.0.1 LOG_LEVEL=warn \
-    DATA_DIR="$WORK/data-$name" node dist/src/server/main.js >"$WORK/server-$name.log" 2>&1 &
+    GRPC_PORT=0 DATA_DIR="$WORK/data-$name" node dist/src/server/main.js >"$WORK/server-$name.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 600); do curl -fs -o /dev/null http://127.0.0.1:18293/health/ready && break; sleep 0.5; done
   result=$(node bench/embeddings/load.mjs http://127.0.0.1:18293 "$WORK/texts-mixed.json" 32 "$SECONDS_PER_RUN")

@@ -74,7 +74,7 @@ def test_bert_pt2_folder_and_manifest(pt2_exports, models_dir):
     for spec in m["inputs"]:
         assert spec["shape"] == [-1, -1]
         assert spec["min_shape"] == [1, 1] and spec["max_shape"] == [8, limit]
-    assert m["pt2"]["device"] == "cpu" and m["pt2"]["freezing"] is True
+    assert m["pt2"]["device"] == "cpu" and m["pt2"]["freezing"] is True and m["pt2"]["weights"] == "binary_blob"
     assert m["pt2"]["threads"] >= 1 and m["pt2"]["compile_seconds"] > 0
     v = m["verification"]
     assert v["max_abs_diff"] <= v["tolerance"] == F32 and len(v["shapes"]) >= 2
