@@ -60,6 +60,7 @@ t.test('raw tensors (/infer and KServe v2) equal transformers eager', async (t) 
   t.equal(res.statusCode, 200);
   t.equal(res.json().id, 'pt2');
   t.ok(maxDiff(res.json().outputs[0].data, c.expected) <= 1e-4, 'KServe v2');
+  t.equal((await app.inject(`/v2/models/${model}`)).json().platform, 'pytorch_aoti', 'KServe metadata: an AOTInductor package');
 });
 
 t.test('requests batched together give each their own answer', async (t) => {
