@@ -6,18 +6,19 @@
  *      and binary in/out;
  *   2. a 16 MiB float32 tensor through `x + 1`: request + answer time, JSON vs binary.
  *
- * Usage: node dist/bench/binary/measure.js MODELS_DIR BASE_URL [SECONDS]
+ * Usage: node dist/bench/binary/measure.js MODELS_DIR BASE_URL [SECONDS] [INTRA_OP_THREADS]
  * Prints one JSON line.
  */
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 
-import { TorchScriptModule, tensor } from '../../src/runtime/index.js';
+import { TorchScriptModule, configureRuntime, tensor } from '../../src/runtime/index.js';
 
-const [modelsArg, baseUrl, secondsText] = process.argv.slice(2);
+const [modelsArg, baseUrl, secondsText, threadsText] = process.argv.slice(2);
 if (!modelsArg || !baseUrl) throw new Error('usage: measure.js MODELS_DIR BASE_URL [SECONDS]');
 const modelsDir: string = modelsArg;
 const SECONDS = Number(secondsText ?? 5);
+if (Number(threadsText)) configureRuntime({ intraOpThreads: Number(threadsText) });
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 const url = new URL(baseUrl);
 

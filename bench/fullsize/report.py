@@ -34,16 +34,17 @@ def ratio(a: dict | None, b: dict | None) -> str:
 def main(work: Path) -> None:
     inproc = {m["model"]: m for m in json.loads((work / "inprocess.json").read_text())["models"]}
     served = {m["model"]: m for m in json.loads((work / "served.json").read_text())["models"]}
-    print("| model | shape | design doc (CPU) | Python eager | Python TorchScript | served raw | served by task "
-          "| raw / TorchScript | task / TorchScript |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | shape | design doc (CPU) | Python eager | Python TorchScript | served raw (JSON) "
+          "| served raw (binary) | served by task | raw / TorchScript | binary / TorchScript | task / TorchScript |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, s in served.items():
         p = inproc[name]["shapes"]
         for label in dict.fromkeys(list(p) + list(s["shapes"])):
             ip, sv = p.get(label, {}), s["shapes"].get(label, {})
             ts = ip.get("torchscript")
             print(f"| {name} | {label} | {DESIGN_MS.get((name, label), '')} | {ms(ip.get('eager'))} | {ms(ts)} "
-                  f"| {ms(sv.get('raw'))} | {ms(sv.get('task'))} | {ratio(sv.get('raw'), ts)} | {ratio(sv.get('task'), ts)} |")
+                  f"| {ms(sv.get('raw'))} | {ms(sv.get('raw_binary'))} | {ms(sv.get('task'))} | {ratio(sv.get('raw'), ts)} "
+                  f"| {ratio(sv.get('raw_binary'), ts)} | {ratio(sv.get('task'), ts)} |")
     print()
     print("| model | weights | design doc | served: RSS added by load | / weights | after serving | after unload "
           "| Python: RSS added by torch.jit.load | cold load (served) | load of a loaded model | reload (page cache warm) "

@@ -63,20 +63,23 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError("server did not start")
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict, float]:
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, dict, float]:
         start = time.perf_counter()
-        self.conn.request(method, path, body=body, headers={"content-type": "application/json"} if body else {})
+        self.conn.request(method, path, body=body, headers=headers or ({"content-type": "application/json"} if body else {}))
         resp = self.conn.getresponse()
         data = resp.read()
         elapsed = (time.perf_counter() - start) * 1000
+        length = resp.getheader("inference-header-content-length")
+        if length is not None:  # a binary answer: its JSON header (the bytes after it are the outputs)
+            data = data[:int(length)]
         try:
             parsed = json.loads(data) if data else {}
         except ValueError:
             parsed = {"raw": data[:200].decode(errors="replace")}
         return resp.status, parsed, elapsed
 
-    def ok(self, method: str, path: str, body: bytes | None = None) -> tuple[dict, float]:
-        status, parsed, ms = self.request(method, path, body)
+    def ok(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> tuple[dict, float]:
+        status, parsed, ms = self.request(method, path, body, headers)
         if status != 200:
             raise RuntimeError(f"{method} {path}: {status} {json.dumps(parsed)[:300]}")
         return parsed, ms
@@ -95,12 +98,13 @@ class Server:
         self.log.close()
 
 
-def timed(server: Server, path: str, body: bytes, reps: int, warmup: int = 2, check=None) -> dict:
+def timed(server: Server, path: str, body: bytes | tuple[bytes, dict], reps: int, warmup: int = 2, check=None) -> dict:
+    body, headers = body if isinstance(body, tuple) else (body, None)
     for _ in range(warmup):
-        parsed, _ = server.ok("POST", path, body)
+        parsed, _ = server.ok("POST", path, body, headers)
         if check:
             check(parsed)
-    ms = [server.ok("POST", path, body)[1] for _ in range(reps)]
+    ms = [server.ok("POST", path, body, headers)[1] for _ in range(reps)]
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "reps": reps, "body_bytes": len(body)}
 
 
@@ -110,6 +114,18 @@ def raw_body(folder: Path, tensors) -> bytes:
     inputs = [{"name": spec["name"], "shape": list(t.shape), "datatype": kinds[spec["dtype"]],
                "data": t.flatten().tolist()} for spec, t in zip(m["inputs"], tensors)]
     return json.dumps({"inputs": inputs}).encode()
+
+
+def raw_binary_body(folder: Path, tensors) -> tuple[bytes, dict]:
+    """The same tensors through the binary tensor data extension, with binary outputs."""
+    m = manifest(folder)
+    kinds = {"int64": ("INT64", "<i8"), "float32": ("FP32", "<f4")}
+    blobs = [t.numpy().astype(kinds[spec["dtype"]][1]).tobytes() for spec, t in zip(m["inputs"], tensors)]
+    inputs = [{"name": spec["name"], "shape": list(t.shape), "datatype": kinds[spec["dtype"]][0],
+               "parameters": {"binary_data_size": len(b)}} for spec, t, b in zip(m["inputs"], tensors, blobs)]
+    header = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}}).encode()
+    return header + b"".join(blobs), {"content-type": "application/octet-stream",
+                                      "inference-header-content-length": str(len(header))}
 
 
 def measure(models: Path, name: str, threads: int, reps: int, logdir: Path) -> dict:
@@ -140,6 +156,7 @@ def measure(models: Path, name: str, threads: int, reps: int, logdir: Path) -> d
             for label, batch, _ in SHAPES[name]:
                 shapes[label] = {
                     "raw": timed(server, raw, raw_body(folder, token_inputs(folder, batch, SEQ)), reps),
+                    "raw_binary": timed(server, raw, raw_binary_body(folder, token_inputs(folder, batch, SEQ)), reps),
                     "task": timed(server, "/infer", json.dumps({"model": name, "text": [text] * batch}).encode(),
                                   reps, check=check_tokens(batch)),
                 }
@@ -165,6 +182,7 @@ def measure(models: Path, name: str, threads: int, reps: int, logdir: Path) -> d
                 if m["task"] == "image-classification":
                     task["top_k"] = 5
                 shapes[label] = {"raw": timed(server, raw, raw_body(folder, [image(h, w)]), r),
+                                 "raw_binary": timed(server, raw, raw_binary_body(folder, [image(h, w)]), r),
                                  "task": timed(server, "/infer", json.dumps(task).encode(), r)}
         result["shapes"] = shapes
         time.sleep(1.5)
