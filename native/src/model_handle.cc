@@ -141,7 +141,10 @@ ModelHandle::ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mode
   if (info.Length() != 1 || !info[0].IsExternal()) {
     ThrowJs(info.Env(), ErrorCode::kBadInput, "ModelHandle cannot be constructed directly; use load()");
   }
-  loaded_ = *info[0].As<Napi::External<std::shared_ptr<LoadedModel>>>().Data();
+  // Take the model out of the External: a copy left there would keep it alive until the
+  // External is garbage-collected, so dispose() (and an unload) would free nothing until then.
+  loaded_ = std::move(*info[0].As<Napi::External<std::shared_ptr<LoadedModel>>>().Data());
+  if (!loaded_) ThrowJs(info.Env(), ErrorCode::kBadInput, "ModelHandle cannot be constructed directly; use load()");
   device_name_ = loaded_->device().str();
   path_ = loaded_->path();
   format_ = loaded_->format();
