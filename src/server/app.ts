@@ -24,6 +24,7 @@ import type { ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import { clientErrorHandler } from './client-errors.js';
 import { registerEarlyAnswers } from './early-answer.js';
+import { EventLoopLag } from './event-loop-lag.js';
 import { errorHandler, namingLimits } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
@@ -239,8 +240,22 @@ async function registerLoadShedding(app: FastifyInstance, config: ServerConfig):
     rssBytes: `MAX_RSS (${config.maxRssBytes} bytes)`,
     heapUsedBytes: `MAX_HEAP_USED (${config.maxHeapUsedBytes} bytes)`,
   };
+  // Event-loop delay is judged here (event-loop-lag.ts: sustained lag, not one stall); memory by under-pressure.
+  const lag = config.maxEventLoopDelayMs > 0 ? new EventLoopLag({ limitMs: config.maxEventLoopDelayMs }).start() : undefined;
+  if (lag) {
+    app.addHook('onClose', async () => lag.stop());
+    app.addHook('onRequest', async (request, reply) => {
+      const delay = lag.overloaded();
+      if (delay === undefined) return;
+      const route = request.routeOptions.config as { public?: boolean; alwaysServe?: boolean };
+      if (route.public || route.alwaysServe) return;
+      return reply
+        .status(503)
+        .header('retry-after', String(retryAfter))
+        .send({ error: `the server is overloaded: eventLoopDelay is ${Math.round(delay)} ms, more than ${settings.eventLoopDelay} for ${lag.sustained} samples in a row; retry after ${retryAfter} s`, code: 'OVERLOADED' });
+    });
+  }
   await app.register(underPressure, {
-    maxEventLoopDelay: config.maxEventLoopDelayMs,
     maxRssBytes: config.maxRssBytes,
     maxHeapUsedBytes: config.maxHeapUsedBytes,
     retryAfter,
