@@ -107,7 +107,7 @@ t.test('NDJSON import: durable groups, a report of every bad line, ids', async (
     for (let at = 0; at < text.length; at += 7919) yield text.slice(at, at + 7919);
   };
   const res = await post(port, '/atoms/import?group=400&ids=true', 'application/x-ndjson', pieces());
-  t.equal(res.status, 200);
+  t.equal(res.status, 200, JSON.stringify(res.json).slice(0, 500));
   const report = res.json;
   t.equal(report.lines, 2500);
   t.equal(report.failed, bad.size);

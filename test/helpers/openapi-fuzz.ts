@@ -366,7 +366,7 @@ function pct(s: string): string {
 
 function pathValue(name: string, world: FuzzWorld, path: string): fc.Arbitrary<string> {
   const models = path.endsWith('/infer') ? fc.oneof({ weight: 3, arbitrary: fc.constant(world.defaultModel) }, { weight: 1, arbitrary: fc.constantFrom(...world.models) }) : fc.constantFrom(...world.models);
-  const good = name === 'id' ? fc.integer({ min: 1, max: world.maxAtomId }).map(String) : models;
+  const good = name === 'id' && !path.startsWith('/v1/models') ? fc.integer({ min: 1, max: world.maxAtomId }).map(String) : name === 'version' ? fc.constantFrom('1', '1', '1', '2', '0', '-1', '01', '99') : models;
   return fc.oneof(
     { weight: 6, arbitrary: good },
     {
@@ -412,12 +412,83 @@ function headers(op: Operation): fc.Arbitrary<Record<string, string>> {
     });
 }
 
+/** How a binary-extension body is made wrong, or 'exact' / 'binary-out' for a well-formed one. */
+const BINARY_FLAWS = ['exact', 'exact', 'binary-out', 'binary-out', 'header-longer', 'header-shorter', 'header-not-a-number', 'size-off-by-one', 'truncated', 'extra-bytes', 'no-header', 'json-content-type'] as const;
+
+/** One tensor's `data` as the extension's bytes: little-endian, row-major, BYTES as 4-byte length + bytes. */
+function tensorBytesOf(datatype: unknown, data: unknown): Buffer {
+  const flat = (Array.isArray(data) ? data.flat(8) : [data]) as unknown[];
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'boolean' ? Number(v) : 0);
+  const write = (size: number, put: (b: Buffer, v: number, at: number) => void) => {
+    const b = Buffer.alloc(size * flat.length);
+    flat.forEach((v, i) => put(b, num(v), i * size));
+    return b;
+  };
+  switch (datatype) {
+    case 'INT64':
+      return write(8, (b, v, at) => b.writeBigInt64LE(BigInt(Math.trunc(Math.max(-(2 ** 62), Math.min(2 ** 62, v)))), at));
+    case 'INT32':
+      return write(4, (b, v, at) => b.writeInt32LE(Math.trunc(Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, v))), at));
+    case 'FP32':
+      return write(4, (b, v, at) => b.writeFloatLE(v, at));
+    case 'FP64':
+      return write(8, (b, v, at) => b.writeDoubleLE(v, at));
+    case 'FP16':
+    case 'BF16':
+      return write(2, (b, v, at) => b.writeUInt16LE(Math.abs(Math.trunc(v)) & 0xffff, at));
+    case 'BOOL':
+    case 'UINT8':
+    case 'INT8':
+      return write(1, (b, v, at) => b.writeUInt8(Math.abs(Math.trunc(v)) & 0xff, at));
+    case 'BYTES':
+      return Buffer.concat(flat.map((v) => {
+        const s = Buffer.from(String(v), 'utf8');
+        const n = Buffer.alloc(4);
+        n.writeUInt32LE(s.byteLength);
+        return Buffer.concat([n, s]);
+      }));
+    default:
+      return Buffer.from(flat.map((v) => num(v) & 0xff));
+  }
+}
+
+/**
+ * The binary tensor data extension's form of an infer body (Triton's extension_binary_data):
+ * some inputs' data moved after the JSON header as bytes, and sometimes a flaw that the server
+ * must answer with a 400 (a header length past the body, sizes that do not match, no header).
+ */
+function binaryVariant(valid: unknown): fc.Arbitrary<{ payload: Buffer; headers: Record<string, string> }> | undefined {
+  const inputs = (valid as { inputs?: unknown })?.inputs;
+  if (!Array.isArray(inputs) || !inputs.some((t) => t && typeof t === 'object' && 'data' in t)) return undefined;
+  return fc.record({ which: fc.array(fc.boolean(), { minLength: inputs.length, maxLength: inputs.length }), flaw: fc.constantFrom(...BINARY_FLAWS) }).map(({ which, flaw }) => {
+    const body = structuredClone(valid) as { inputs: Record<string, unknown>[]; parameters?: Record<string, unknown> };
+    const chunks: Buffer[] = [];
+    body.inputs.forEach((t, i) => {
+      if (!t || typeof t !== 'object' || !('data' in t) || (!which[i] && i > 0)) return;
+      const bytes = tensorBytesOf(t.datatype, t.data);
+      delete t.data;
+      t.parameters = { ...(typeof t.parameters === 'object' && t.parameters ? t.parameters : {}), binary_data_size: bytes.byteLength + (flaw === 'size-off-by-one' && chunks.length === 0 ? 1 : 0) };
+      chunks.push(bytes);
+    });
+    if (flaw === 'binary-out') body.parameters = { ...(body.parameters ?? {}), binary_data_output: true };
+    const header = Buffer.from(JSON.stringify(body), 'utf8');
+    let payload = Buffer.concat([header, ...chunks]);
+    if (flaw === 'truncated') payload = payload.subarray(0, Math.max(header.byteLength, payload.byteLength - 3));
+    if (flaw === 'extra-bytes') payload = Buffer.concat([payload, Buffer.from([1, 2, 3, 4, 5])]);
+    const length = flaw === 'header-longer' ? payload.byteLength + 10 : flaw === 'header-shorter' ? header.byteLength - 3 : header.byteLength;
+    const headers: Record<string, string> = { 'content-type': flaw === 'json-content-type' ? 'application/json' : 'application/octet-stream' };
+    if (flaw !== 'no-header') headers['inference-header-content-length'] = flaw === 'header-not-a-number' ? '12abc' : String(length);
+    return { payload, headers };
+  });
+}
+
 /** Requests for one operation: mostly schema-shaped, often mutated, sometimes raw garbage. */
 function requestsFor(op: Operation, world: FuzzWorld): fc.Arbitrary<FuzzRequest> {
   const params = op.pathParams.length ? fc.tuple(...op.pathParams.map((p) => pathValue(p.name, world, op.path))) : fc.constant([] as string[]);
-  const body: fc.Arbitrary<{ payload?: string | Buffer; asked: boolean }> = op.body
-    ? fromSchema(op.body, world, { path: op.path }).chain((valid) =>
-        fc.oneof(
+  const binary = op.contentTypes.includes('application/octet-stream');
+  const body: fc.Arbitrary<{ payload?: string | Buffer; asked: boolean; headers?: Record<string, string> }> = op.body
+    ? fromSchema(op.body, world, { path: op.path }).chain((valid) => {
+        const json = fc.oneof(
           { weight: 5, arbitrary: fc.constant(valid) },
           { weight: 3, arbitrary: mutate(valid) },
           { weight: 1, arbitrary: fc.constant(undefined) },
@@ -426,8 +497,11 @@ function requestsFor(op: Operation, world: FuzzWorld): fc.Arbitrary<FuzzRequest>
             { weight: 9, arbitrary: fc.constant(v === undefined ? undefined : JSON.stringify(v)) },
             { weight: 1, arbitrary: fc.constantFrom(...BROKEN_BODIES) },
           ),
-        ).map((payload) => ({ ...(payload !== undefined ? { payload } : {}), asked: typeof payload === 'string' && /"timeout"\s*:/.test(payload) })),
-      )
+        ).map((payload) => ({ ...(payload !== undefined ? { payload } : {}), asked: typeof payload === 'string' && /"timeout"\s*:/.test(payload) }));
+        const asBinary = binary ? binaryVariant(valid) : undefined;
+        // Routes that take the binary tensor extension get a third of their bodies in it.
+        return asBinary ? fc.oneof({ weight: 2, arbitrary: json }, { weight: 1, arbitrary: asBinary.map((b) => ({ ...b, asked: /"timeout"\s*:/.test(b.payload.toString('latin1')) })) }) : json;
+      })
     : fc.oneof({ weight: 9, arbitrary: fc.constant({ asked: false }) }, { weight: 1, arbitrary: fc.constantFrom(...BROKEN_BODIES).map((payload) => ({ payload, asked: false })) });
   const method = fc.oneof({ weight: 19, arbitrary: fc.constant(op.method) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') });
   return fc.record({ params, query: queryString(op, world), body, headers: headers(op), method }).map(({ params, query, body, headers, method }) => {
@@ -436,7 +510,7 @@ function requestsFor(op: Operation, world: FuzzWorld): fc.Arbitrary<FuzzRequest>
     return {
       method,
       url: path + query,
-      headers,
+      headers: body.headers ? { ...headers, ...body.headers } : headers,
       ...(body.payload !== undefined && method !== 'GET' ? { payload: body.payload } : {}),
       operation: `${op.method} ${op.path}`,
       askedDeadline: body.asked,

@@ -41,7 +41,8 @@ t.test(`${RUNS} fuzzed requests (seed ${SEED}): no 5xx, every 4xx is {error, cod
   // Atoms for the id-taking routes to find.
   for (let i = 0; i < 20; i++) {
     const body = i % 2 ? { type: 'ConceptNode', name: `seed-${i}`, embedding: [i, 1, 0, 0, 0, 0, 0, 1] } : { type: 'ConceptNode', name: `seed-${i}`, text: `seed text ${i}`, model: 'demo-embedder' };
-    t.equal((await app.inject({ method: 'POST', url: '/atoms', payload: body })).statusCode, 201);
+    const seeded = await app.inject({ method: 'POST', url: '/atoms', payload: body });
+    t.equal(seeded.statusCode, 201, seeded.body);
   }
 
   const requests = fc.sample(requestArbitrary(spec, world), { seed: SEED, numRuns: RUNS });
@@ -49,6 +50,8 @@ t.test(`${RUNS} fuzzed requests (seed ${SEED}): no 5xx, every 4xx is {error, cod
   const failures: string[] = [];
   const byStatus = new Map<number, number>();
   const byOperation = new Map<string, { ok: number; all: number }>();
+  // Bodies in the binary tensor data extension's form, and how many of them were answered 200.
+  const binary = { all: 0, ok: 0, binaryAnswers: 0 };
   const send = async (r: FuzzRequest, index: number) => {
     try {
       const res = await http.send(r); // rejects on a connection error or no answer in 60 s
@@ -57,6 +60,11 @@ t.test(`${RUNS} fuzzed requests (seed ${SEED}): no 5xx, every 4xx is {error, cod
       op.all++;
       if (res.statusCode < 300) op.ok++;
       byOperation.set(r.operation, op);
+      if (r.headers['inference-header-content-length'] !== undefined && Buffer.isBuffer(r.payload)) {
+        binary.all++;
+        if (res.statusCode === 200) binary.ok++;
+        if (res.headers['inference-header-content-length'] !== undefined) binary.binaryAnswers++;
+      }
       if (process.env.FUZZ_DEBUG && res.statusCode >= 400) console.error(`FUZZ ${r.operation} ${res.statusCode} ${res.body.slice(0, 160)}`);
       const why = checkResponse(r, { statusCode: res.statusCode, headers: res.headers, body: res.body });
       if (why) failures.push(`#${index}: ${why}\n    ${describeRequest(r)}`);
@@ -74,6 +82,8 @@ t.test(`${RUNS} fuzzed requests (seed ${SEED}): no 5xx, every 4xx is {error, cod
   t.equal(byOperation.size, Object.values(spec.paths).reduce((n, item) => n + Object.keys(item).filter((m) => m !== 'parameters').length, 0), 'every operation was fuzzed');
   const successes = [...byStatus].filter(([s]) => s < 300).reduce((n, [, c]) => n + c, 0);
   t.ok(successes > RUNS * 0.15, `${successes} requests succeeded (more than 15%)`);
+  t.comment(`binary tensor bodies: ${JSON.stringify(binary)}`);
+  t.ok(binary.ok > 0 && binary.binaryAnswers > 0 && binary.ok < binary.all, 'binary tensor bodies were sent: some served (some answered in binary), some refused');
 
   // Correct requests still get correct answers: the fuzz corrupted nothing.
   const cases = readJson<Cases>(join(serverFixtures(), 'cases.json'));
