@@ -15,10 +15,10 @@ import { serverFixtures, testApp } from '../helpers/server.js';
 
 const KEY = 'k3y-that-must-never-leak-0123456789';
 /** POST routes that only read (inference, similarity): open unless AUTH_READS. */
-const READS = ['POST /infer', 'POST /v2/models/{name}/infer', 'POST /embed', 'POST /tokenize', 'POST /v1/embeddings', 'POST /v1/completions', 'POST /v1/chat/completions', 'POST /atoms/similar', 'POST /v2/repository/index'];
+const READS = ['POST /infer', 'POST /v2/models/{name}/infer', 'POST /v2/models/{name}/versions/{version}/infer', 'POST /', 'POST /generate', 'POST /generate_stream', 'POST /embed', 'POST /tokenize', 'POST /v1/embeddings', 'POST /v1/completions', 'POST /v1/chat/completions', 'POST /atoms/similar', 'POST /v2/repository/index'];
 const PUBLIC = ['GET /health/live', 'GET /health/ready', 'GET /v2/health/live', 'GET /v2/health/ready'];
 
-const urlOf = (path: string) => path.replace('{name}', 'demo-embedder').replace('{id}', '1');
+const urlOf = (path: string) => path.replace('{name}', 'demo-embedder').replace('{id}', '1').replace('{version}', '1');
 
 t.test('API_KEY: every write and management route of the spec refuses missing and wrong keys', async (t) => {
   const { app } = await testApp({ LOAD_MODELS: 'demo-embedder', API_KEY: KEY });
