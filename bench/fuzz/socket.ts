@@ -28,6 +28,8 @@ const requests = fc.sample(requestArbitrary(spec, world), { seed: SEED, numRuns:
 const rssBefore = process.memoryUsage().rss;
 const started = performance.now();
 const statuses: Record<number, number> = {};
+// Bodies in the KServe binary tensor form: how many, their statuses, how many answers came back binary.
+const binary = { requests: 0, statuses: {} as Record<number, number>, binary_answers: 0 };
 const failures: string[] = [];
 let next = 0;
 await Promise.all(
@@ -38,6 +40,11 @@ await Promise.all(
       try {
         const res = await send(r);
         statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+        if (r.headers['inference-header-content-length'] !== undefined && Buffer.isBuffer(r.payload)) {
+          binary.requests++;
+          binary.statuses[res.statusCode] = (binary.statuses[res.statusCode] ?? 0) + 1;
+          if (res.headers['inference-header-content-length'] !== undefined) binary.binary_answers++;
+        }
         const why = checkResponse(r, res);
         if (why) failures.push(`#${index}: ${why} | ${describeRequest(r)}`);
         if (process.env.FUZZ_DEBUG && res.statusCode === Number(process.env.FUZZ_DEBUG)) console.error(`${res.statusCode} ${res.body.slice(0, 200)} | ${describeRequest(r)}`);
@@ -64,6 +71,7 @@ console.log(
       seconds: Number(seconds.toFixed(1)),
       requests_per_s: Math.round(RUNS / seconds),
       statuses,
+      binary_tensor_bodies: binary,
       failures: failures.length,
       first_failures: failures.slice(0, 20),
       correct_afterwards: worst < 1e-4,

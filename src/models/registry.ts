@@ -286,7 +286,11 @@ export class ModelRegistry {
     for (let attempt = 0; ; attempt++) {
       try {
         if (!(entry.engine && entry.state === 'ready')) entry = await this.acquire(entry.name, version);
-        return await use(entry.engine!, entry);
+        // An unload can finish between acquire's answer and this line (an idle engine drains at
+        // once): that is the queue closing under the request, and is retried the same way.
+        const engine = entry.engine;
+        if (!engine) throw new QueueClosedError();
+        return await use(engine, entry);
       } catch (error) {
         if (!(error instanceof QueueClosedError) || attempt === UNLOAD_RETRIES) throw error;
         await entry.unloading;

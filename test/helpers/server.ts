@@ -32,7 +32,8 @@ export async function testApp(env: Record<string, string> = {}): Promise<App> {
     },
     [],
   );
-  const built = await buildApp(config, { logger: false });
+  // TEST_LOG=1: the server's error logs (to stdout), e.g. to see the stack behind a fuzzer's 500.
+  const built = await buildApp(config, process.env.TEST_LOG ? { logger: { level: 'error' } } : { logger: false });
   await built.loadStartupModels();
   return built;
 }

@@ -83,3 +83,26 @@ t.test('a text-generation export with past key/values loads its main module only
   t.equal(runtimeInfo().liveModules - before, 2);
   await registry.close();
 });
+
+t.test('an unload that finishes between acquire and the forward is retried, not a TypeError', async (t) => {
+  // Found by the socket fuzzer (unloads racing requests): acquire answered a ready entry, the
+  // unload of that idle engine completed before withEngine's next line, and `engine.infer` ran on
+  // undefined (500). Here the race is made certain: acquire unloads what it has just loaded, once.
+  const registry = new ModelRegistry(new ModelRepository(repositoryWith(['demo-embedder'])), { device: 'cpu', memoryLimitBytes: 0, serving, warmup: false, lazyLoad: true });
+  await registry.refresh();
+  t.teardown(() => registry.close());
+  const entry = await registry.load('demo-embedder');
+  await registry.unload('demo-embedder');
+  const acquire = registry.acquire.bind(registry);
+  let raced = 0;
+  registry.acquire = async (name: string, version?: string) => {
+    const got = await acquire(name, version);
+    if (raced++ === 0) await registry.unload(name);
+    return got;
+  };
+  const out = await registry.withEngine(entry, (engine) =>
+    engine.infer(new Map([['input_ids', tensor('int64', [1, 3], [2, 5, 3])], ['attention_mask', tensor('int64', [1, 3], [1, 1, 1])], ['token_type_ids', tensor('int64', [1, 3], [0, 0, 0])]])),
+  );
+  t.equal(raced, 2, 'acquired twice: once raced by the unload, once to run');
+  t.ok(out.size > 0, 'served by the reloaded engine');
+});
