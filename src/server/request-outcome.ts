@@ -2,6 +2,8 @@
  * What every inference route does around its one service call: notice a client that went away
  * (to cancel its queued work), and count the request's outcome and duration per model.
  */
+import { setMaxListeners } from 'node:events';
+
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import type { Outcome } from '../models/observer.js';
@@ -28,6 +30,8 @@ export function outcomeOf(status: number): Outcome {
  */
 export function disconnectSignal(_request: FastifyRequest, reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
+  // One request may hold many sequences (prompts × n choices), each listening: not a leak.
+  setMaxListeners(0, controller.signal);
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort();
   });
