@@ -125,7 +125,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   });
 
   let startupDone = config.loadModels === 'none';
-  const context: ServerContext = { config, registry, metrics, tasks, responseCache, atomspace, similarity, tracing, startupDone: () => startupDone };
+  const context: ServerContext = { config, registry, metrics, tasks, responseCache, atomspace, similarity, tracing, startupDone: () => startupDone, overloaded: () => undefined };
   app.log.info({ store: atomspace.store, ...(config.atomspaceStore === 'journal' ? { dataDir: config.dataDir } : {}), atoms: recovered.atoms, truncatedBytes: recovered.truncatedBytes }, 'atomspace recovered');
   if (recovered.storageError) app.log.warn({ dataDir: config.dataDir, err: recovered.storageError }, 'the AtomSpace data directory cannot be written: atom writes answer 503 until it can');
 
@@ -141,7 +141,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   if (tracing) registerHttpTracing(app, tracing);
   registerAuth(app, config.apiKey, config.authReads);
   registerEarlyAnswers(app, { drainBytes: config.drainLimit, drainMs: 30_000 });
-  await registerLoadShedding(app, config);
+  context.overloaded = await registerLoadShedding(app, config);
   if (config.corsOrigins) {
     // Off unless CORS_ORIGINS is set: browsers on other origins may not call the API.
     await app.register(cors, { origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins, exposedHeaders: ['x-request-id', 'retry-after'] });
@@ -232,8 +232,9 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
 /**
  * Process-wide pressure (event-loop delay, RSS, heap past their settings) answers 503 with
  * Retry-After before any work is done; health probes and /metrics are always answered.
+ * Returns the same judgement for the other front ends (gRPC): why the process is overloaded.
  */
-async function registerLoadShedding(app: FastifyInstance, config: ServerConfig): Promise<void> {
+async function registerLoadShedding(app: FastifyInstance, config: ServerConfig): Promise<() => string | undefined> {
   const retryAfter = 2;
   const settings: Record<string, string> = {
     eventLoopDelay: `MAX_EVENT_LOOP_DELAY_MS (${config.maxEventLoopDelayMs} ms)`,
@@ -270,6 +271,14 @@ async function registerLoadShedding(app: FastifyInstance, config: ServerConfig):
       return body as unknown as void;
     },
   });
+  return () => {
+    const delay = lag?.overloaded();
+    if (delay !== undefined) return `the server is overloaded: eventLoopDelay is ${Math.round(delay)} ms, more than ${settings.eventLoopDelay} for ${lag!.sustained} samples in a row; retry after ${retryAfter} s`;
+    const { rssBytes, heapUsed } = app.memoryUsage();
+    if (config.maxRssBytes > 0 && rssBytes > config.maxRssBytes) return `the server is overloaded: rssBytes is ${rssBytes} bytes, more than ${settings.rssBytes}; retry after ${retryAfter} s`;
+    if (config.maxHeapUsedBytes > 0 && heapUsed > config.maxHeapUsedBytes) return `the server is overloaded: heapUsedBytes is ${heapUsed} bytes, more than ${settings.heapUsedBytes}; retry after ${retryAfter} s`;
+    return undefined;
+  };
 }
 
 /** The AtomSpace in the store ATOMSPACE_STORE names: the journal in DATA_DIR, or PostgreSQL at DATABASE_URL. */

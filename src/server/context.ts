@@ -20,6 +20,8 @@ export interface ServerContext {
   tracing: Tracing | undefined;
   /** True once the start-up models have loaded (or failed) and warmed up. */
   startupDone: () => boolean;
+  /** Why the process is overloaded (sustained event-loop lag, memory past its limit), or undefined: front ends other than HTTP shed on it too. */
+  overloaded: () => string | undefined;
 }
 
 declare module 'fastify' {

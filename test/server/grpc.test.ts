@@ -220,6 +220,31 @@ t.test('auth: the authorization metadata, under the HTTP rule', { skip: pythonGr
   t.equal(loadNoKey!.code, 'UNAUTHENTICATED', 'a write needs the key');
 });
 
+t.test('load shedding: an overloaded process answers UNAVAILABLE, as HTTP answers 503, health still answers', { skip: pythonGrpc ? false : 'python3 has no grpcio/grpcio-tools' }, async (t) => {
+  const { app, context } = await testApp({ MAX_HEAP_USED: '1' }); // always over: any heap is more than 1 byte
+  const grpc = await GrpcServer.start(context, { port: 0, host: '127.0.0.1', maxMessageBytes: 1 << 20 });
+  t.teardown(async () => {
+    await grpc.close();
+    await app.close();
+  });
+  await new Promise((r) => setTimeout(r, 700)); // one memory sample
+  const ids = [2, 15, 27, 3];
+  const [infer, stream, live, health] = await python(grpc.port, [
+    { rpc: 'ModelInfer', request: typedRequest(ids) },
+    { rpc: 'ModelStreamInfer', requests: [typedRequest(ids, { id: 's1' })] },
+    { rpc: 'ServerLive' },
+    { rpc: 'Health/Check', service: '' },
+  ]);
+  t.equal(infer!.code, 'UNAVAILABLE');
+  t.equal(infer!.trailing?.['error-code'], 'OVERLOADED');
+  t.match(infer!.details, /heapUsedBytes is \d+ bytes, more than MAX_HEAP_USED \(1 bytes\)/);
+  t.match(stream!.responses![0].error_message, /the server is overloaded/, 'a stream request is refused on the stream');
+  t.ok(live!.ok, 'liveness still answers');
+  t.equal(health!.status, 'SERVING', 'health still answers');
+  const http = await app.inject({ method: 'POST', url: '/v2/models/demo-embedder/infer', payload: embedderRequest(ids) });
+  t.equal(http.statusCode, 503, 'HTTP sheds the same request');
+});
+
 t.test('drain: calls in flight finish, new ones are refused, health says NOT_SERVING', async (t) => {
   const { app, context, closeFirst } = await testApp();
   const grpc = await GrpcServer.start(context, { port: 0, host: '127.0.0.1', maxMessageBytes: 1 << 20 });

@@ -174,6 +174,7 @@ export class InferenceService {
         const span = ctx.tracing?.startRequest(tracingName(method), carrierOf(call.metadata), { 'rpc.system': 'grpc', 'rpc.service': INFERENCE_SERVICE_NAME, 'rpc.method': method });
         const run = async () => {
           authorize(ctx, call.metadata, access);
+          if (!access.public) shedIfOverloaded(ctx);
           return work(call.request, call, span);
         };
         (span ? runTraced(span, run) : run()).then(
@@ -213,7 +214,10 @@ export class InferenceService {
     call.on('data', (request: ModelInferRequest) => {
       pending++;
       const span = ctx.tracing?.startRequest(spanName, carrierOf(call.metadata), { 'rpc.system': 'grpc', 'rpc.service': INFERENCE_SERVICE_NAME, 'rpc.method': 'ModelStreamInfer' });
-      const run = () => this.infer(request, signal, call.getDeadline(), span);
+      const run = async () => {
+        shedIfOverloaded(ctx);
+        return this.infer(request, signal, call.getDeadline(), span);
+      };
       (span ? runTraced(span, run) : run()).then(
         (response) => {
           span?.end({ 'rpc.grpc.status_code': 0 });
@@ -250,6 +254,12 @@ function carrierOf(metadata: Metadata): Record<string, string | undefined> {
     return typeof value === 'string' ? value : undefined;
   };
   return { traceparent: first('traceparent'), tracestate: first('tracestate') };
+}
+
+/** HTTP's load shedding: an overloaded process answers UNAVAILABLE (HTTP's 503 OVERLOADED) before any work; health is always answered. */
+function shedIfOverloaded(ctx: ServerContext): void {
+  const why = ctx.overloaded();
+  if (why) throw new HttpError(503, 'OVERLOADED', why);
 }
 
 /** HTTP's rule: with API_KEY, writes need it, and reads too with AUTH_READS; liveness and readiness never. */
