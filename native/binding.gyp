@@ -21,6 +21,7 @@
         "src/torchscript_model.cc",
         "src/aoti_model.cc",
         "src/model_handle.cc",
+        "src/intra_op_threads.cc",
         "src/runtime_info.cc",
         "src/similarity.cc"
       ],

@@ -13,6 +13,7 @@
 #include "async_task.h"
 #include "device.h"
 #include "errors.h"
+#include "intra_op_threads.h"
 #include "tensor_codec.h"
 #include "torchscript_model.h"
 
@@ -57,12 +58,13 @@ class LoadTask : public AsyncTask {
 
 class ForwardTask : public AsyncTask {
  public:
-  ForwardTask(Napi::Env env, std::shared_ptr<LoadedModel> loaded, ForwardCall call)
-      : AsyncTask(env, ErrorCode::kForwardFailed), loaded_(std::move(loaded)), call_(std::move(call)) {}
+  ForwardTask(Napi::Env env, std::shared_ptr<LoadedModel> loaded, ForwardCall call, int threads)
+      : AsyncTask(env, ErrorCode::kForwardFailed), loaded_(std::move(loaded)), call_(std::move(call)), threads_(threads) {}
 
  protected:
   void Execute() override {
     c10::InferenceMode inference;
+    ScopedIntraOpThreads threads(threads_);
 #ifdef ATENSPACE_WITH_CUDA
     std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
     if (loaded_->device().is_cuda()) stream_guard.emplace(WorkerStream(loaded_->device().index()));
@@ -81,6 +83,7 @@ class ForwardTask : public AsyncTask {
  private:
   std::shared_ptr<LoadedModel> loaded_;
   ForwardCall call_;
+  int threads_;
   c10::IValue output_;
 };
 
@@ -154,10 +157,22 @@ Napi::Value ModelHandle::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!loaded_) ThrowJs(env, ErrorCode::kModelDisposed, "forward on a disposed module ('" + path_ + "')");
   ForwardCall call;
+  int threads = 0;
   try {
-    if (info.Length() > 1) {
+    if (info.Length() > 2) {
       throw BindingError(ErrorCode::kBadInput,
-                         "forward takes one argument: an array of positional inputs or an object of named inputs");
+                         "forward takes the inputs (an array of positional inputs or an object of named inputs) and options");
+    }
+    if (info.Length() == 2 && !info[1].IsUndefined()) {
+      if (!info[1].IsObject()) throw BindingError(ErrorCode::kBadInput, "forward's options must be an object");
+      const Napi::Value given = info[1].As<Napi::Object>().Get("threads");
+      if (!given.IsUndefined()) {
+        const double value = given.IsNumber() ? given.As<Napi::Number>().DoubleValue() : -1;
+        if (!(value >= 1 && value <= 1024 && value == static_cast<int>(value))) {
+          throw BindingError(ErrorCode::kBadInput, "forward's threads must be an integer from 1 to 1024");
+        }
+        threads = static_cast<int>(value);
+      }
     }
     call = loaded_->Decode(info.Length() == 0 ? env.Undefined() : info[0]);
   } catch (const BindingError& e) {
@@ -167,7 +182,7 @@ Napi::Value ModelHandle::Forward(const Napi::CallbackInfo& info) {
   } catch (...) {
     throw ToJsError(env, DescribeCurrentException(ErrorCode::kBadInput));
   }
-  auto task = std::make_unique<ForwardTask>(env, loaded_, std::move(call));
+  auto task = std::make_unique<ForwardTask>(env, loaded_, std::move(call), threads);
   return Addon::Of(env).dispatcher().Dispatch(env, std::move(task));
 }
 

@@ -10,6 +10,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "intra_op_threads.h"
 #include "loaded_model.h"
 #include "tensor_codec.h"
 
@@ -38,6 +39,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("cudaDeviceCount", Napi::Number::New(env, cuda ? static_cast<double>(torch::cuda::device_count()) : 0));
   out.Set("intraOpThreads", Napi::Number::New(env, at::get_num_threads()));
   out.Set("interOpThreads", Napi::Number::New(env, at::get_num_interop_threads()));
+  out.Set("threadsPerCall", Napi::Boolean::New(env, ScopedIntraOpThreads::Supported()));
   out.Set("workerThreads", Napi::Number::New(env, static_cast<double>(addon.worker_count())));
   out.Set("started", Napi::Boolean::New(env, addon.started()));
   out.Set("liveModules", Napi::Number::New(env, static_cast<double>(LoadedModel::LiveCount())));

@@ -21,7 +21,7 @@ export interface NativeModelHandle {
   readonly path: string;
   readonly format: 'torchscript' | 'pt2';
   readonly disposed: boolean;
-  forward(inputs: TorchArgument[] | Record<string, TorchArgument>): Promise<TorchValue>;
+  forward(inputs: TorchArgument[] | Record<string, TorchArgument>, options?: ForwardOptions): Promise<TorchValue>;
   schema(): NativeSchema;
   dispose(): void;
 }
@@ -33,6 +33,8 @@ export interface NativeInfo {
   cudaDeviceCount: number;
   intraOpThreads: number;
   interOpThreads: number;
+  /** Whether forward's `threads` option takes effect (LibTorch's intra-op backend is OpenMP). */
+  threadsPerCall: boolean;
   workerThreads: number;
   started: boolean;
   liveModules: number;
@@ -41,6 +43,12 @@ export interface NativeInfo {
   liveInputTensors: number;
   liveInputTensorBytes: number;
   parallelInfo: string;
+}
+
+/** Per-call settings of a forward. */
+export interface ForwardOptions {
+  /** Intra-op threads for this forward only (on its worker thread); default: INTRA_OP_THREADS. */
+  threads?: number;
 }
 
 export interface NativeAddon {

@@ -4,7 +4,7 @@
  * Promise-returning forward on the addon's worker pool, the forward signature, the device,
  * dispose, and the same typed errors.
  */
-import { nativeAddon, type NativeModelHandle, type NativeSchema } from './addon.js';
+import { type ForwardOptions, nativeAddon, type NativeModelHandle, type NativeSchema } from './addon.js';
 import { fromNative } from './errors.js';
 import type { TorchArgument, TorchValue } from './tensor.js';
 
@@ -76,11 +76,11 @@ export class ModelHandle {
    * back without a copy, as CPU tensors nested in arrays and objects like the module's (a
    * .pt2 returns one tensor or an array of them, as its TorchScript export would). A .pt2
    * checks every input's dtype, rank and shape against its exported bounds before it runs:
-   * BAD_INPUT naming the bound.
+   * BAD_INPUT naming the bound. `threads` runs this forward on that many intra-op threads.
    */
-  async forward(inputs: TorchArgument[] | Record<string, TorchArgument>): Promise<TorchValue> {
+  async forward(inputs: TorchArgument[] | Record<string, TorchArgument>, options?: ForwardOptions): Promise<TorchValue> {
     try {
-      return await this.#native.forward(inputs);
+      return await (options ? this.#native.forward(inputs, options) : this.#native.forward(inputs));
     } catch (error) {
       throw fromNative(error);
     }

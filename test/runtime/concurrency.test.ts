@@ -78,3 +78,22 @@ t.test('an idle runtime does not keep the process alive', async (t) => {
   t.match(out, /done/);
   t.ok(runtimeInfo().workerThreads >= 1);
 });
+
+t.test("forward's threads option: one forward on that many intra-op threads, the same answer, bad values refused", async (t) => {
+  const bert = await TorchScriptModule.load(join(dir, 'bert.pt'));
+  t.teardown(() => bert.dispose());
+  const info = runtimeInfo();
+  t.equal(typeof info.threadsPerCall, 'boolean');
+  const counts = [1, 2, 3, info.intraOpThreads];
+  // Interleaved and concurrent, so a worker's setting must not leak into the next forward.
+  const jobs = cases.bert.flatMap((c) => counts.map(async (threads) => maxAbsDiff(await bert.forward(c.inputs.map(fromJson), { threads }), c.expected)));
+  const plain = cases.bert.map(async (c) => maxAbsDiff(await bert.forward(c.inputs.map(fromJson)), c.expected));
+  const diffs = await Promise.all([...jobs, ...plain]);
+  t.ok(Math.max(...diffs) <= 1e-5, `every thread count gives transformers' answer (max |diff| ${Math.max(...diffs)})`);
+  t.equal(runtimeInfo().intraOpThreads, info.intraOpThreads, 'the process-wide setting is untouched');
+  const inputs = cases.bert[0]!.inputs.map(fromJson);
+  for (const threads of [0, -1, 1.5, 2000, Number.NaN]) {
+    await t.rejects(bert.forward(inputs, { threads }), { code: 'BAD_INPUT', message: /threads must be an integer from 1 to 1024/ }, `threads ${threads}`);
+  }
+  await t.rejects(bert.forward(inputs, 'x' as never), { code: 'BAD_INPUT', message: /options must be an object/ });
+});
