@@ -35,6 +35,8 @@ export interface RegistryOptions {
   /** Per-model overrides, by model name. */
   perModel?: Record<string, Partial<ServingOptions>>;
   warmup: boolean;
+  /** Let calibration pick one intra-op thread for the batches it measured faster so (default true). */
+  chooseThreads?: boolean;
   /** Load on first request when not loaded. */
   lazyLoad: boolean;
   observer?: ModelObserver;
@@ -352,6 +354,7 @@ export class ModelRegistry {
         files: { model, past: past ? this.repository.fileIn(entry.folder, past.file) : undefined },
         serving: this.servingOptions(entry.name, manifest),
         warmup: this.#options.warmup,
+        chooseThreads: this.#options.chooseThreads ?? true,
         observer: this.#observer,
         stats: entry.stats,
       });

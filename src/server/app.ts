@@ -101,6 +101,7 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
       maxBatchTotalTokens: config.maxBatchTotalTokens,
     },
     warmup: config.warmup,
+    chooseThreads: config.batchThreads === 'auto',
     lazyLoad: config.lazyLoad,
     observer: metrics,
   });
@@ -111,6 +112,10 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
   // A model's cached answers go with it, and a reload (perhaps of new weights) starts afresh.
   registry.lifecycle.on('unloaded', (model) => responseCache.dropModel(model));
   registry.lifecycle.on('ready', (model) => responseCache.dropModel(model));
+  registry.lifecycle.on('ready', (model, seconds, version) => {
+    const engine = registry.get(model, version)?.engine;
+    app.log.info({ model, version, seconds, singleThreadUpToMs: engine?.threads.singleThreadUpToMs }, 'model ready');
+  });
   // Tracing is on only with an OTLP endpoint; off, nothing on the request path looks for a trace.
   const tracing = Tracing.start(config, API_VERSION);
   const tasks = new TaskRuntime(registry, tracing ? new TaskStageSpans(metrics) : metrics, config);

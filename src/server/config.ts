@@ -55,6 +55,8 @@ export interface ServerConfig extends RequestLimits {
   memoryTrimIntervalMs: number;
   corsOrigins: string[] | undefined;
   warmup: boolean;
+  /** Whether small batches may run on one intra-op thread where calibration measured it faster (thread-choice.ts). */
+  batchThreads: 'auto' | 'all';
   logLevel: string;
 }
 
@@ -199,6 +201,17 @@ const SETTINGS: Setting[] = [
     parse: (v) => (v.trim() === '' ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean)),
   },
   { key: 'warmup', env: 'WARMUP', flag: 'warmup', default: 'true', help: 'run warm-up forwards before a model is ready', parse: boolean },
+  {
+    key: 'batchThreads',
+    env: 'BATCH_THREADS',
+    flag: 'batch-threads',
+    default: 'auto',
+    help: 'intra-op threads per batch: auto (a batch calibration measured faster on one thread runs on one; CPU, needs WARMUP) or all',
+    parse: (v, name) => {
+      if (v !== 'auto' && v !== 'all') throw new ConfigError(`${name} must be auto or all, got '${v}'`);
+      return v;
+    },
+  },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: 'log-level', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent', parse: (v, name) => {
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new ConfigError(`${name} must be a pino level, got '${v}'`);
     return v;

@@ -10,7 +10,7 @@
  * `model_instance_state`s (they share the module, which LibTorch runs concurrently).
  */
 import { Batcher, CancelledError, ItemFailure, QueueClosedError, type SubmitOptions } from '../../batching/batcher.js';
-import { type Tensor, TorchRuntimeError, type TorchValue, ModelHandle } from '../../runtime/index.js';
+import { type Tensor, TorchRuntimeError, type TorchValue, ModelHandle, runtimeInfo } from '../../runtime/index.js';
 import { type Manifest, sectionOf } from '../manifest.js';
 import type { ModelObserver } from '../observer.js';
 import { currentTrace } from '../request-trace.js';
@@ -19,6 +19,7 @@ import { chooseBatch, holdMs } from './batch-policy.js';
 import { CostModel } from './cost-model.js';
 import { DecodeScheduler, type SequenceHandler } from './decode-scheduler.js';
 import { type Decoder, makeDecoder } from './decoder.js';
+import { ThreadChoice } from './thread-choice.js';
 import { hasTokens, warmUpAndCalibrate, warmUpPast } from './warmup.js';
 
 export interface ServingOptions {
@@ -56,6 +57,8 @@ export interface EngineOptions {
   files: { model: string; past?: string | undefined };
   serving: Required<ServingOptions>;
   warmup: boolean;
+  /** Calibrate a ThreadChoice (CPU, with warm-up): small batches on one intra-op thread where that is faster. */
+  chooseThreads?: boolean;
   observer: ModelObserver;
   /** The entry's statistics (they outlive one load), updated in place. */
   stats: ModelStats;
@@ -69,6 +72,8 @@ export class ModelEngine {
   readonly manifest: Manifest;
   readonly serving: Required<ServingOptions>;
   readonly cost = new CostModel();
+  /** Intra-op threads per batch (thread-choice.ts): one thread for batches that run faster so. */
+  threads = new ThreadChoice();
   /**
    * The main module. A text-generation export with a past key/values module decodes with that
    * one alone, so its main module (the same weights again) loads only when raw tensors ask for it.
@@ -108,7 +113,12 @@ export class ModelEngine {
       if (!decodesWithPast) module = await ModelHandle.load(options.files.model, { device: options.device, format });
       if (options.files.past) past = await ModelHandle.load(options.files.past, { device: options.device, format });
       const engine = new ModelEngine(options, module, past);
-      if (options.warmup && module) engine.cost.calibrate(await warmUpAndCalibrate(module, options.manifest));
+      if (options.warmup && module) {
+        const samples = await warmUpAndCalibrate(module, options.manifest);
+        engine.cost.calibrate(samples);
+        const info = runtimeInfo();
+        if (options.chooseThreads !== false && module.device === 'cpu' && info.threadsPerCall && info.intraOpThreads > 1) engine.threads = await ThreadChoice.calibrate(module, options.manifest, samples);
+      }
       if (options.warmup && past && geometry) await warmUpPast(past, geometry);
       return engine;
     } catch (error) {
@@ -322,11 +332,14 @@ export class ModelEngine {
     this.#observer.queueDepth(this.name, this.queued);
     const t0 = performance.now();
     const module = await this.#mainModule();
-    const forward = async (some: InferItem[]) => toTensorList(await module.forward(joinBatch(this.manifest, some)), this.manifest);
+    const length = Math.max(...items.map((it) => it.seq));
+    const threads = this.threads.threadsFor(this.cost.predict(rows, length));
+    const forward = async (some: InferItem[]) => toTensorList(await module.forward(joinBatch(this.manifest, some), threads ? { threads } : undefined), this.manifest);
     let results: (Tensor[] | ItemFailure)[];
     try {
       results = splitBatch(items, await forward(items));
-      this.cost.observe({ rows, length: Math.max(...items.map((it) => it.seq)), ms: performance.now() - t0 });
+      // The cost model predicts all-threads time: a batch run on fewer threads does not teach it.
+      if (!threads) this.cost.observe({ rows, length, ms: performance.now() - t0 });
     } catch (error) {
       // One request's inputs (a token id past the vocabulary, say) must not fail the others
       // batched with it: run each alone, so only the bad one gets the error.
