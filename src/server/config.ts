@@ -92,6 +92,14 @@ function optionalUrl(value: string, name: string): string | undefined {
   return value;
 }
 
+/** One of a few words, e.g. oneOf('journal', 'postgres'). */
+function oneOf<T extends string>(...choices: T[]) {
+  return (value: string, name: string): T => {
+    if (!(choices as string[]).includes(value)) throw new ConfigError(`${name} must be ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}, got '${value}'`);
+    return value as T;
+  };
+}
+
 function boolean(value: string, name: string): boolean {
   if (/^(1|true|yes|on)$/i.test(value)) return true;
   if (/^(0|false|no|off)$/i.test(value)) return false;
@@ -159,10 +167,7 @@ const SETTINGS: Setting[] = [
     flag: 'atomspace-store',
     default: 'journal',
     help: "where the AtomSpace is kept: journal (DATA_DIR, one process) or postgres (DATABASE_URL, shared by replicas; memory is a cache)",
-    parse: (v, name) => {
-      if (v !== 'journal' && v !== 'postgres') throw new ConfigError(`${name} must be journal or postgres, got '${v}'`);
-      return v;
-    },
+    parse: oneOf('journal', 'postgres'),
   },
   { key: 'databaseUrl', env: 'DATABASE_URL', flag: 'database-url', default: '', help: 'PostgreSQL URL for ATOMSPACE_STORE=postgres: postgres://user:password@host:5432/db', parse: (v) => v || undefined },
   { key: 'pgPoolSize', env: 'PG_POOL_SIZE', flag: 'pg-pool-size', default: '10', help: 'PostgreSQL connections per server (the change listener takes one more)', parse: integer(1, 1000) },
@@ -207,10 +212,7 @@ const SETTINGS: Setting[] = [
     flag: 'batch-threads',
     default: 'auto',
     help: 'intra-op threads per batch: auto (a batch calibration measured faster on one thread runs on one; CPU, needs WARMUP) or all',
-    parse: (v, name) => {
-      if (v !== 'auto' && v !== 'all') throw new ConfigError(`${name} must be auto or all, got '${v}'`);
-      return v;
-    },
+    parse: oneOf('auto', 'all'),
   },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: 'log-level', default: 'info', help: 'pino level: fatal, error, warn, info, debug, trace, silent', parse: (v, name) => {
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new ConfigError(`${name} must be a pino level, got '${v}'`);

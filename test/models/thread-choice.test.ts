@@ -44,3 +44,10 @@ t.test('calibrate: times the shapes on one thread, smallest first, and stops at 
   t.same([...new Set(calls.map((c) => c.rows))], [1, 2, 4], 'smallest first, stopping after the 4-row loss: 16 rows never timed');
   t.equal(calls.filter((c) => c.threads === 1).length, calls.length / 2, 'half the forwards on one thread, half on all');
 });
+
+t.test('BATCH_THREADS: auto (the default) or all', async (t) => {
+  const { loadConfig } = await import('../../src/server/config.js');
+  t.equal(loadConfig({}, []).batchThreads, 'auto');
+  t.equal(loadConfig({ BATCH_THREADS: 'all' }, []).batchThreads, 'all');
+  t.throws(() => loadConfig({ BATCH_THREADS: 'one' }, []), { message: /BATCH_THREADS must be auto or all, got 'one'/ });
+});
