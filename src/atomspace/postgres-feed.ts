@@ -46,7 +46,8 @@ export interface FeedLog {
   warn(fields: object, message: string): void;
 }
 
-interface AtomRow {
+/** A row of atomspace_atoms, as ATOM_COLUMNS select it. */
+export interface AtomRow {
   id: number;
   type: string;
   name: string | null;
@@ -56,6 +57,8 @@ interface AtomRow {
   sti: number;
   lti: number;
 }
+
+export const ATOM_COLUMNS = 'id, type, name, outgoing, tv_strength, tv_confidence, sti, lti';
 
 /** The record a row of atomspace_atoms replays as. */
 export function atomRecord(r: AtomRow): JournalRecord {
@@ -99,13 +102,11 @@ export class ChangeFeed {
 
   /** Load every atom and vector as of one snapshot; the stream continues from it. */
   async load(): Promise<number> {
-    const client = await this.pool.connect();
-    let atoms = 0;
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { snap, atoms } = await this.#inSnapshot(async (client) => {
+      let atoms = 0;
       const snap = await client.query<{ snap: string; seq: number | null }>('SELECT pg_current_snapshot()::text AS snap, (SELECT max(seq) FROM atomspace_changes) AS seq');
       for (let after = 0; ; ) {
-        const { rows } = await client.query<AtomRow>('SELECT id, type, name, outgoing, tv_strength, tv_confidence, sti, lti FROM atomspace_atoms WHERE id > $1 ORDER BY id LIMIT $2', [after, LOAD_PAGE]);
+        const { rows } = await client.query<AtomRow>(`SELECT ${ATOM_COLUMNS} FROM atomspace_atoms WHERE id > $1 ORDER BY id LIMIT $2`, [after, LOAD_PAGE]);
         if (!rows.length) break;
         this.sink.apply(rows.map(atomRecord));
         atoms += rows.length;
@@ -123,11 +124,22 @@ export class ChangeFeed {
         afterId = rows[rows.length - 1]!.atom_id;
         afterSpace = rows[rows.length - 1]!.space;
       }
+      return { snap: snap.rows[0]!, atoms };
+    });
+    this.#snapshot = snap.snap;
+    this.#lastSeq = snap.seq ?? 0;
+    this.#currentAt = Date.now();
+    return atoms;
+  }
+
+  /** Run `work` in one read-only REPEATABLE READ transaction (one snapshot of the database) on a pooled client. */
+  async #inSnapshot<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const result = await work(client);
       await client.query('COMMIT');
-      this.#snapshot = snap.rows[0]!.snap;
-      this.#lastSeq = snap.rows[0]!.seq ?? 0;
-      this.#currentAt = Date.now();
-      return atoms;
+      return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -186,9 +198,7 @@ export class ChangeFeed {
   async #catchUp(): Promise<void> {
     const since = this.#snapshot;
     if (since === undefined || this.#closed) return;
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { now, rows, vectors } = await this.#inSnapshot(async (client) => {
       const now = (await client.query<{ snap: string }>('SELECT pg_current_snapshot()::text AS snap')).rows[0]!.snap;
       const { rows } = await client.query<{ seq: number; ops: Record<string, unknown>[] | null }>(
         `SELECT seq, CASE WHEN seq = ANY($2::bigint[]) THEN NULL ELSE ops END AS ops FROM atomspace_changes
@@ -204,32 +214,27 @@ export class ChangeFeed {
         );
         for (const v of found.rows) vectors.set(`${v.atom_id}\u0000${v.space}`, v.vector);
       }
-      await client.query('COMMIT');
-      const records: JournalRecord[] = [];
-      for (const row of rows) {
-        const own = this.#own.get(row.seq);
-        for (const op of row.ops ?? (own!.ops as Record<string, unknown>[])) {
-          if (op.op !== 'embed') {
-            records.push({ json: op });
-            continue;
-          }
-          // Removed (or its space recreated) later in this snapshot: a later record says so.
-          const bytes = (own?.vectors ?? vectors).get(`${op.id}\u0000${op.space}`);
-          if (bytes && bytes.length === (op.dim as number) * 4) records.push({ json: op, bytes: vectorBytes(bytes) });
+      return { now, rows, vectors };
+    });
+    const records: JournalRecord[] = [];
+    for (const row of rows) {
+      const own = this.#own.get(row.seq);
+      for (const op of row.ops ?? (own!.ops as Record<string, unknown>[])) {
+        if (op.op !== 'embed') {
+          records.push({ json: op });
+          continue;
         }
+        // Removed (or its space recreated) later in this snapshot: a later record says so.
+        const bytes = (own?.vectors ?? vectors).get(`${op.id}\u0000${op.space}`);
+        if (bytes && bytes.length === (op.dim as number) * 4) records.push({ json: op, bytes: vectorBytes(bytes) });
       }
-      if (this.#snapshot !== since || this.#closed) return; // closed meanwhile
-      this.sink.apply(records);
-      this.#snapshot = now;
-      for (const row of rows) {
-        this.#own.delete(row.seq);
-        this.#lastSeq = Math.max(this.#lastSeq, row.seq);
-      }
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
+    }
+    if (this.#snapshot !== since || this.#closed) return; // closed meanwhile
+    this.sink.apply(records);
+    this.#snapshot = now;
+    for (const row of rows) {
+      this.#own.delete(row.seq);
+      this.#lastSeq = Math.max(this.#lastSeq, row.seq);
     }
   }
 

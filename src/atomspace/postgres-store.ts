@@ -24,7 +24,7 @@ import pg from 'pg';
 
 import { type Atom, AtomSpaceError, type AttentionValue, type TruthValue } from './atomspace.js';
 import { EmbeddingError } from './embedding-space.js';
-import { ChangeFeed, CHANNEL, describe, type FeedLog, type OwnChange } from './postgres-feed.js';
+import { ATOM_COLUMNS, type AtomRow, ChangeFeed, CHANNEL, describe, type FeedLog, type OwnChange } from './postgres-feed.js';
 import { migrate } from './postgres-migrations.js';
 import type { ChangeSink, SharedStore, SharedStoreStatus, StoreEmbedding, StoreItem } from './store/shared-store.js';
 
@@ -71,20 +71,8 @@ function keyOf(item: StoreItem): Buffer {
   return 'node' in item ? atomKey(item.node.type, item.node.name) : atomKey(item.link.type, item.link.outgoing);
 }
 
-interface Row {
-  id: number;
-  type: string;
-  name: string | null;
-  outgoing: number[] | null;
-  tv_strength: number;
-  tv_confidence: number;
-  sti: number;
-  lti: number;
-}
 
-const COLUMNS = 'id, type, name, outgoing, tv_strength, tv_confidence, sti, lti';
-
-function atomOf(r: Row): Atom {
+function atomOf(r: AtomRow): Atom {
   return {
     id: r.id,
     type: r.type,
@@ -249,8 +237,8 @@ export class PostgresStore implements SharedStore {
       });
       const order = [...first.keys()];
       const byKey = new Map<string, Atom>();
-      const existing = await c.query<Row & { key: Buffer }>(
-        `SELECT ${COLUMNS}, key FROM atomspace_atoms WHERE key IN (SELECT substring($1::bytea FROM i * 32 + 1 FOR 32) FROM generate_series(0, $2::int - 1) AS i)`,
+      const existing = await c.query<AtomRow & { key: Buffer }>(
+        `SELECT ${ATOM_COLUMNS}, key FROM atomspace_atoms WHERE key IN (SELECT substring($1::bytea FROM i * 32 + 1 FOR 32) FROM generate_series(0, $2::int - 1) AS i)`,
         [Buffer.concat(order.map((h) => Buffer.from(h, 'hex'))), order.length],
       );
       for (const r of existing.rows) byKey.set(r.key.toString('hex'), atomOf(r));
@@ -267,11 +255,11 @@ export class PostgresStore implements SharedStore {
           cols.s.push(tv.strength);
           cols.conf.push(tv.confidence);
         }
-        const inserted = await c.query<Row & { key: Buffer }>(
+        const inserted = await c.query<AtomRow & { key: Buffer }>(
           `INSERT INTO atomspace_atoms (key, type, name, outgoing, tv_strength, tv_confidence)
            SELECT substring($1::bytea FROM (i - 1)::int * 32 + 1 FOR 32), t, n, o::bigint[], s, c
              FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[]) WITH ORDINALITY AS u(t, n, o, s, c, i) ORDER BY i
-           ON CONFLICT (key) DO NOTHING RETURNING ${COLUMNS}, key`,
+           ON CONFLICT (key) DO NOTHING RETURNING ${ATOM_COLUMNS}, key`,
           [Buffer.concat(missing.map((h) => Buffer.from(h, 'hex'))), cols.type, cols.name, cols.outgoing, cols.s, cols.conf],
         );
         for (const r of inserted.rows) {
@@ -282,7 +270,7 @@ export class PostgresStore implements SharedStore {
         // Created by another replica between the two statements: theirs is the atom.
         missing = missing.filter((h) => !byKey.has(h));
         if (missing.length) {
-          const raced = await c.query<Row & { key: Buffer }>(`SELECT ${COLUMNS}, key FROM atomspace_atoms WHERE key = ANY($1::bytea[])`, [missing.map((h) => Buffer.from(h, 'hex'))]);
+          const raced = await c.query<AtomRow & { key: Buffer }>(`SELECT ${ATOM_COLUMNS}, key FROM atomspace_atoms WHERE key = ANY($1::bytea[])`, [missing.map((h) => Buffer.from(h, 'hex'))]);
           for (const r of raced.rows) byKey.set(r.key.toString('hex'), atomOf(r));
         }
         const newLinks = [...created].map((h) => byKey.get(h)!).filter((a) => a.outgoing);
@@ -304,9 +292,9 @@ export class PostgresStore implements SharedStore {
       });
       if (tvUpdates.size) {
         const ids = [...tvUpdates.keys()].sort((a, b) => a - b);
-        const updated = await c.query<Row>(
+        const updated = await c.query<AtomRow>(
           `UPDATE atomspace_atoms a SET tv_strength = u.s, tv_confidence = u.c FROM unnest($1::bigint[], $2::float8[], $3::float8[]) AS u(id, s, c)
-            WHERE a.id = u.id RETURNING ${COLUMNS.split(', ').map((c) => `a.${c}`).join(', ')}`,
+            WHERE a.id = u.id RETURNING ${ATOM_COLUMNS.split(', ').map((c) => `a.${c}`).join(', ')}`,
           [ids, ids.map((id) => tvUpdates.get(id)!.strength), ids.map((id) => tvUpdates.get(id)!.confidence)],
         );
         for (const r of updated.rows) {
@@ -333,9 +321,9 @@ export class PostgresStore implements SharedStore {
 
   async update(id: number, change: { tv?: TruthValue; av?: Partial<AttentionValue> }): Promise<Atom> {
     return this.#write(async (c, ops) => {
-      const { rows } = await c.query<Row>(
+      const { rows } = await c.query<AtomRow>(
         `UPDATE atomspace_atoms SET tv_strength = coalesce($2, tv_strength), tv_confidence = coalesce($3, tv_confidence), sti = coalesce($4, sti), lti = coalesce($5, lti)
-          WHERE id = $1 RETURNING ${COLUMNS}`,
+          WHERE id = $1 RETURNING ${ATOM_COLUMNS}`,
         [id, change.tv?.strength ?? null, change.tv?.confidence ?? null, change.av?.sti ?? null, change.av?.lti ?? null],
       );
       if (!rows[0]) throw new AtomSpaceError('ATOM_NOT_FOUND', `no atom ${id}`);
