@@ -159,3 +159,15 @@ def no_leftovers(out: Path) -> list[str]:
     if not out.exists():
         return []
     return [p.name for p in out.iterdir() if p.name.startswith(".") and (".tmp-" in p.name or ".old-" in p.name)]
+
+
+def token_ids(batch, seq, vocab, seed, pad_rows=(), pad=0, side="right", pad_id=0):
+    """Random token ids (from 5 up) and their attention mask; `pad_rows` padded by `pad` on `side`."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab, (batch, seq), generator=g)
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    for r in pad_rows:
+        sl = slice(seq - pad, seq) if side == "right" else slice(0, pad)
+        ids[r, sl] = pad_id
+        mask[r, sl] = 0
+    return ids, mask

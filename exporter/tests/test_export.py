@@ -11,20 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import BERT, BERT_ST_MAX_SEQ, GPT2, HUB_COMMIT, HUB_ID, VIT, YOLOS, load_manifest, no_leftovers
+from conftest import BERT, BERT_ST_MAX_SEQ, GPT2, HUB_COMMIT, HUB_ID, VIT, YOLOS, load_manifest, no_leftovers, token_ids
 
 F32 = 1e-4
-
-
-def _ids(batch, seq, vocab, seed, pad_rows=(), pad=0, side="right", pad_id=0):
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(5, vocab, (batch, seq), generator=g)
-    mask = torch.ones(batch, seq, dtype=torch.long)
-    for r in pad_rows:
-        sl = slice(seq - pad, seq) if side == "right" else slice(0, pad)
-        ids[r, sl] = pad_id
-        mask[r, sl] = 0
-    return ids, mask
 
 
 def _jit(folder, file="model.pt"):
@@ -103,7 +92,7 @@ def test_embedding_parity_at_untraced_shapes(exported, checkpoints):
     hf = BertModel.from_pretrained(str(checkpoints["bert"])).eval()
     vocab = hf.config.vocab_size
     for batch, seq, seed in ((1, 13, 1), (5, 31, 2), (2, BERT_ST_MAX_SEQ, 3)):
-        ids, mask = _ids(batch, seq, vocab, seed, pad_rows=range(1, batch, 2), pad=seq // 2)
+        ids, mask = token_ids(batch, seq, vocab, seed, pad_rows=range(1, batch, 2), pad=seq // 2)
         types = torch.zeros_like(ids)
         types[0, seq // 2:] = 1
         with torch.no_grad():
@@ -155,14 +144,14 @@ def test_gpt2_parity_and_left_padding(exported, checkpoints):
     hf = GPT2LMHeadModel.from_pretrained(str(checkpoints["gpt2"])).eval()
     vocab = hf.config.vocab_size
     for batch, seq, seed in ((1, 5, 1), (4, 37, 2)):
-        ids, mask = _ids(batch, seq, vocab, seed)
+        ids, mask = token_ids(batch, seq, vocab, seed)
         with torch.no_grad():
             expected = hf(input_ids=ids, attention_mask=mask).logits
             got = ts(ids, mask)
         assert got.shape == expected.shape
         assert (got - expected).abs().max().item() <= F32
     # A left-padded row gives the same logits as the sequence alone (positions follow the mask).
-    ids, mask = _ids(3, 20, vocab, 3, pad_rows=[0, 2], pad=7, side="left")
+    ids, mask = token_ids(3, 20, vocab, 3, pad_rows=[0, 2], pad=7, side="left")
     with torch.no_grad():
         got = ts(ids, mask)
         alone = hf(input_ids=ids[0:1, 7:]).logits[0]

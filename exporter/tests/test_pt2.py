@@ -12,22 +12,11 @@ import os
 import pytest
 import torch
 
-from conftest import BERT, GPT2, YOLOS, load_manifest, no_leftovers
+from conftest import BERT, GPT2, YOLOS, load_manifest, no_leftovers, token_ids
 
 F32 = 1e-4
 FULL = os.environ.get("PT2_FULL") == "1"
 full_only = pytest.mark.skipif(not FULL, reason="AOTInductor compiles of every family are slow here: set PT2_FULL=1")
-
-
-def _ids(batch, seq, vocab, seed, pad_rows=(), pad=0, side="right", pad_id=0):
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(5, vocab, (batch, seq), generator=g)
-    mask = torch.ones(batch, seq, dtype=torch.long)
-    for r in pad_rows:
-        sl = slice(seq - pad, seq) if side == "right" else slice(0, pad)
-        ids[r, sl] = pad_id
-        mask[r, sl] = 0
-    return ids, mask
 
 
 def _package(folder, file="model.pt2"):
@@ -91,7 +80,7 @@ def test_bert_pt2_equals_transformers_at_new_shapes(pt2_exports, checkpoints):
     model = AutoModel.from_pretrained(str(checkpoints["bert"])).eval()
     limit = load_manifest(folder)["max_sequence_length"]
     for batch, seq, seed in [(2, 23, 1), (5, 2, 2), (1, 1, 3), (8, limit, 4)]:
-        ids, mask = _ids(batch, seq, BERT_VOCAB(model), seed, pad_rows=(0,) if batch > 1 else (), pad=seq // 2)
+        ids, mask = token_ids(batch, seq, BERT_VOCAB(model), seed, pad_rows=(0,) if batch > 1 else (), pad=seq // 2)
         types = torch.zeros_like(ids)
         if batch > 1:
             types[-1, seq // 2:] = 1
@@ -168,7 +157,7 @@ def test_gpt2_pt2_with_past_equals_transformers(pt2_exports, checkpoints):
     assert past and past["file"] == "model_with_past.pt2"
     model = GPT2LMHeadModel.from_pretrained(str(checkpoints["gpt2"])).eval()
     runner = _package(folder)
-    ids, mask = _ids(3, 17, model.config.vocab_size, 5, pad_rows=(0,), pad=6, side="left")
+    ids, mask = token_ids(3, 17, model.config.vocab_size, 5, pad_rows=(0,), pad=6, side="left")
     with torch.no_grad():
         expected = model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask)).logits
         got = _out(runner, ids, mask)
@@ -176,7 +165,7 @@ def test_gpt2_pt2_with_past_equals_transformers(pt2_exports, checkpoints):
     step = _package(folder, "model_with_past.pt2")
     n_layer = GPT2["layers"]
     for past_len, new in [(0, 6), (4, 1), (11, 2)]:
-        ids, mask = _ids(2, past_len + new, model.config.vocab_size, 7 + past_len, pad_rows=(1,), pad=2, side="left")
+        ids, mask = token_ids(2, past_len + new, model.config.vocab_size, 7 + past_len, pad_rows=(1,), pad=2, side="left")
         with torch.no_grad():
             if past_len:
                 prefix = model(input_ids=ids[:, :past_len], attention_mask=mask[:, :past_len],
