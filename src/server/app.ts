@@ -241,49 +241,32 @@ export async function buildApp(config: ServerConfig, options: { logger?: boolean
  */
 async function registerLoadShedding(app: FastifyInstance, config: ServerConfig): Promise<() => string | undefined> {
   const retryAfter = 2;
-  const settings: Record<string, string> = {
+  const settings = {
     eventLoopDelay: `MAX_EVENT_LOOP_DELAY_MS (${config.maxEventLoopDelayMs} ms)`,
     rssBytes: `MAX_RSS (${config.maxRssBytes} bytes)`,
     heapUsedBytes: `MAX_HEAP_USED (${config.maxHeapUsedBytes} bytes)`,
   };
-  // Event-loop delay is judged here (event-loop-lag.ts: sustained lag, not one stall); memory by under-pressure.
+  // Event-loop delay is judged by event-loop-lag.ts (sustained lag, not one stall). Memory is
+  // sampled by under-pressure, given no limits of its own so that it only measures.
   const lag = config.maxEventLoopDelayMs > 0 ? new EventLoopLag({ limitMs: config.maxEventLoopDelayMs }).start() : undefined;
-  if (lag) {
-    app.addHook('onClose', async () => lag.stop());
-    app.addHook('onRequest', async (request, reply) => {
-      const delay = lag.overloaded();
-      if (delay === undefined) return;
-      const route = request.routeOptions.config as { public?: boolean; alwaysServe?: boolean };
-      if (route.public || route.alwaysServe) return;
-      return reply
-        .status(503)
-        .header('retry-after', String(retryAfter))
-        .send({ error: `the server is overloaded: eventLoopDelay is ${Math.round(delay)} ms, more than ${settings.eventLoopDelay} for ${lag.sustained} samples in a row; retry after ${retryAfter} s`, code: 'OVERLOADED' });
-    });
-  }
-  await app.register(underPressure, {
-    maxRssBytes: config.maxRssBytes,
-    maxHeapUsedBytes: config.maxHeapUsedBytes,
-    retryAfter,
-    sampleInterval: 500,
-    pressureHandler: (request, reply, type, value) => {
-      const route = request.routeOptions.config as { public?: boolean; alwaysServe?: boolean };
-      if (route.public || route.alwaysServe) return undefined; // served anyway
-      void reply.status(503).header('retry-after', String(retryAfter));
-      const measured = type === 'eventLoopDelay' ? `${Math.round(Number(value))} ms` : `${value} bytes`;
-      const body = { error: `the server is overloaded: ${type} is ${measured}, more than ${settings[type] ?? type}; retry after ${retryAfter} s`, code: 'OVERLOADED' };
-      // under-pressure sends what the handler returns (its types say void); undefined lets the request through.
-      return body as unknown as void;
-    },
-  });
-  return () => {
+  if (lag) app.addHook('onClose', async () => lag.stop());
+  await app.register(underPressure, { sampleInterval: 500 });
+  const overloaded = (): string | undefined => {
+    const over = (what: string) => `the server is overloaded: ${what}; retry after ${retryAfter} s`;
     const delay = lag?.overloaded();
-    if (delay !== undefined) return `the server is overloaded: eventLoopDelay is ${Math.round(delay)} ms, more than ${settings.eventLoopDelay} for ${lag!.sustained} samples in a row; retry after ${retryAfter} s`;
+    if (delay !== undefined) return over(`eventLoopDelay is ${Math.round(delay)} ms, more than ${settings.eventLoopDelay} for ${lag!.sustained} samples in a row`);
     const { rssBytes, heapUsed } = app.memoryUsage();
-    if (config.maxRssBytes > 0 && rssBytes > config.maxRssBytes) return `the server is overloaded: rssBytes is ${rssBytes} bytes, more than ${settings.rssBytes}; retry after ${retryAfter} s`;
-    if (config.maxHeapUsedBytes > 0 && heapUsed > config.maxHeapUsedBytes) return `the server is overloaded: heapUsedBytes is ${heapUsed} bytes, more than ${settings.heapUsedBytes}; retry after ${retryAfter} s`;
+    if (config.maxHeapUsedBytes > 0 && heapUsed > config.maxHeapUsedBytes) return over(`heapUsedBytes is ${heapUsed} bytes, more than ${settings.heapUsedBytes}`);
+    if (config.maxRssBytes > 0 && rssBytes > config.maxRssBytes) return over(`rssBytes is ${rssBytes} bytes, more than ${settings.rssBytes}`);
     return undefined;
   };
+  app.addHook('onRequest', async (request, reply) => {
+    const route = request.routeOptions.config as { public?: boolean; alwaysServe?: boolean };
+    if (route.public || route.alwaysServe) return; // served anyway
+    const why = overloaded();
+    if (why) return reply.status(503).header('retry-after', String(retryAfter)).send({ error: why, code: 'OVERLOADED' });
+  });
+  return overloaded;
 }
 
 /** The AtomSpace in the store ATOMSPACE_STORE names: the journal in DATA_DIR, or PostgreSQL at DATABASE_URL. */
