@@ -32,8 +32,6 @@ c10::IValue ToArgument(const Napi::Value& value, const c10::TypePtr& type, const
       return static_cast<int64_t>(number);
     }
     case c10::TypeKind::FloatType:
-      if (!value.IsNumber()) Bad(what + ": expected a number");
-      return value.As<Napi::Number>().DoubleValue();
     case c10::TypeKind::NumberType:
       if (!value.IsNumber()) Bad(what + ": expected a number");
       return value.As<Napi::Number>().DoubleValue();
